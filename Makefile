@@ -1,0 +1,58 @@
+# The front door. Every target does its own set-up (scripts/bootstrap.sh) when needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+INVENTORY ?= inventories/sandbox/hosts.yml
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
+        sandbox-status sandbox-env bench-webapp lock
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+bootstrap: ## Create .venv with the pinned dependencies and check system packages
+	@scripts/bootstrap.sh
+
+deploy: bootstrap sandbox-up ## The main job: sandbox up, then site.yml against the sandbox inventory
+	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
+
+teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
+	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up; fi
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
+
+test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox on a free port)
+	$(BIN)/pytest
+
+lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+
+sandbox-up: bootstrap ## Start the local AWS on 127.0.0.1:$${SANDBOX_PORT:-4566}
+	@$(PY) -m sandbox up
+
+sandbox-down: bootstrap ## Stop the sandbox and everything it started
+	@$(PY) -m sandbox down
+
+sandbox-reset: bootstrap ## Forget every resource in the sandbox
+	@$(PY) -m sandbox reset
+
+sandbox-status: bootstrap ## Is the sandbox running, and what does it hold
+	@$(PY) -m sandbox status
+
+sandbox-env: bootstrap ## Print export lines that point any AWS client at the sandbox
+	@$(PY) -m sandbox env
+
+bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (prints req/s, p50, p99)
+	$(PY) scripts/bench_webapp.py
+
+lock: ## Re-pin requirements/lock.txt from requirements/requirements.in
+	@scripts/bootstrap.sh
+	$(BIN)/pip install --quiet -r requirements/requirements.in
+	$(BIN)/pip freeze --exclude-editable > requirements/lock.txt

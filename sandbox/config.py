@@ -1,0 +1,63 @@
+"""Where the sandbox lives: its port, state folder and the credentials clients use.
+
+Every value can be overridden from the environment so that a test session can run
+its own sandbox beside a user's (a different SANDBOX_PORT and SANDBOX_STATE_DIR).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# 4566 is the port LocalStack made familiar for "a local AWS"; loopback only, always.
+DEFAULT_PORT = 4566
+HOST = "127.0.0.1"
+
+# Fake credentials: moto accepts any, and they are not secrets. They are fixed so
+# that `make sandbox-env` prints the same lines every time.
+ACCESS_KEY_ID = "AKIASANDBOXEXAMPLE00"
+SECRET_ACCESS_KEY = "sandbox-secret-access-key-not-a-secret"  # noqa: S105 - fixed fake value
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    port: int
+    state_dir: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.state_dir / "sandbox.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.state_dir / "sandbox.log"
+
+    def client_env(self) -> dict[str, str]:
+        """The environment any AWS client (boto3, Ansible, the AWS CLI) needs to reach the sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "AWS_DEFAULT_REGION": DEFAULT_REGION,
+            "AWS_REGION": DEFAULT_REGION,
+        }
+
+
+def load() -> SandboxConfig:
+    raw_port = os.environ.get("SANDBOX_PORT", str(DEFAULT_PORT))
+    try:
+        port = int(raw_port)
+    except ValueError:
+        raise SystemExit(f"SANDBOX_PORT={raw_port!r} is not a port number: set it to an integer such as {DEFAULT_PORT}")
+    if not 1 <= port <= 65535:
+        raise SystemExit(f"SANDBOX_PORT={port} is out of range: choose a port between 1 and 65535")
+    state_dir = Path(os.environ.get("SANDBOX_STATE_DIR", REPO_ROOT / ".sandbox")).resolve()
+    return SandboxConfig(port=port, state_dir=state_dir)

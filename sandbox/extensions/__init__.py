@@ -1,0 +1,26 @@
+"""Extensions: the fidelity plain moto lacks, one small module each.
+
+An extension is a module with a docstring saying which AWS behaviour it restores and
+an ``install(app)`` function that patches moto's backends or wraps ``app`` (a
+``sandbox.server.SandboxApp``). Each has tests of its own under tests/sandbox/.
+Order matters only for WSGI wrappers: later ones see requests first.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxApp
+
+EXTENSIONS = [
+    "ec2_nat_gateway_tags",
+]
+
+
+def install_all(app: SandboxApp) -> None:
+    for name in EXTENSIONS:
+        module = importlib.import_module(f"sandbox.extensions.{name}")
+        module.install(app)
+        app.extensions.append(name)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set-up for every make target: a virtualenv in .venv with the pinned dependencies, and the
+# system packages the project needs. Quick and silent when everything is already in place.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+VENV=.venv
+LOCK=requirements/lock.txt
+STAMP=$VENV/.lock.sha256
+PYTHON=${PYTHON:-python3}
+
+need_python() {
+  "$PYTHON" - <<'PY' || { echo "bootstrap: $PYTHON is not Python 3.11 or 3.12: install python3.11 (the ansible 12 line needs 3.11+; ansible-core 2.19 supports up to 3.13)" >&2; exit 1; }
+import sys
+sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else 1)
+PY
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  need_python
+  echo "bootstrap: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+want=$(sha256sum "$LOCK" | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing pinned Python dependencies from $LOCK"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$LOCK" 2>&1 | grep -v "is ignored: it is neither" || true
+  # pip's exit status is lost in the pipe above; check that the install really happened.
+  "$VENV/bin/python" -c "import ansible, moto, boto3, fastapi, psycopg" \
+    || { echo "bootstrap: installing $LOCK failed; see the pip output above" >&2; exit 1; }
+  echo "$want" > "$STAMP"
+fi
+
+# PostgreSQL server binaries: the sandbox's Aurora and the web app's tests run real PostgreSQL.
+pg_bin() {
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
+  done
+  command -v pg_ctl >/dev/null 2>&1 && { dirname "$(command -v pg_ctl)"; return 0; }
+  return 1
+}
+if ! pg_bin >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing the Debian package 'postgresql' (server binaries)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    # The package starts a cluster of its own on 5432; the project never uses it.
+    (service postgresql stop || true) >/dev/null 2>&1
+  else
+    echo "bootstrap: PostgreSQL server binaries (pg_ctl, initdb) not found: install the 'postgresql' package (Debian/Ubuntu: sudo apt-get install postgresql; Fedora: sudo dnf install postgresql-server)" >&2
+    exit 1
+  fi
+fi

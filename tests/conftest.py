@@ -1,0 +1,50 @@
+"""Fixtures every suite shares: a sandbox of the test session's own, and AWS clients for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sandbox import cli  # noqa: E402
+from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
+    """A sandbox server for this test session, on its own port so a user's sandbox is untouched."""
+    port = int(os.environ.get("TEST_SANDBOX_PORT", _free_port()))
+    cfg = SandboxConfig(port=port, state_dir=tmp_path_factory.mktemp("sandbox"))
+    print(cli.up(cfg))
+    yield cfg
+    cli.down(cfg)
+
+
+@pytest.fixture
+def aws(sandbox: SandboxConfig) -> Callable[..., Any]:
+    """aws("ec2", "us-west-2") -> a boto3 client bound to the test sandbox."""
+
+    def client(service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=sandbox.endpoint,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+
+    return client

@@ -1,0 +1,91 @@
+"""Helpers shared by the test suites: running real playbooks and reading their results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class PlaybookRun:
+    returncode: int
+    stats: dict[str, dict[str, int]]
+    plays: list[dict[str, Any]]
+    stdout: str
+    stderr: str
+
+    @property
+    def changed(self) -> int:
+        return sum(host.get("changed", 0) for host in self.stats.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(host.get("failures", 0) + host.get("unreachable", 0) for host in self.stats.values())
+
+    def changed_tasks(self) -> list[str]:
+        """'host: task name' for every task that reported changed, to explain a failed idempotence check."""
+        found = []
+        for play in self.plays:
+            for task in play.get("tasks", []):
+                for host, result in task.get("hosts", {}).items():
+                    if result.get("changed"):
+                        found.append(f"{host}: {task['task']['name']}")
+        return found
+
+    def failure_messages(self) -> list[str]:
+        found = []
+        for play in self.plays:
+            for task in play.get("tasks", []):
+                for host, result in task.get("hosts", {}).items():
+                    if result.get("failed") or result.get("unreachable"):
+                        found.append(f"{host}: {task['task']['name']}: {result.get('msg', result)}")
+        return found
+
+
+def ansible_env(sandbox_port: int | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(REPO_ROOT / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    # Nothing in the caller's environment may point a test at a real account.
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(key, None)
+    if sandbox_port is not None:
+        env["SANDBOX_PORT"] = str(sandbox_port)
+    env.update(extra or {})
+    return env
+
+
+def run_playbook(
+    playbook: str | Path,
+    *,
+    sandbox_port: int | None,
+    inventory: str | Path = "inventories/sandbox/hosts.yml",
+    extra_vars: dict[str, Any] | None = None,
+    check: bool = False,
+    args: list[str] | None = None,
+    timeout: int = 900,
+) -> PlaybookRun:
+    """Run ansible-playbook with the JSON callback and return its parsed result."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if extra_vars:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
+    if check:
+        cmd.append("--check")
+    cmd += args or []
+    env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    env["ANSIBLE_CALLBACKS_ENABLED"] = ""
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    try:
+        doc = json.loads(proc.stdout[proc.stdout.index("{") :])
+    except ValueError:
+        doc = {"stats": {}, "plays": []}
+    return PlaybookRun(proc.returncode, doc.get("stats", {}), doc.get("plays", []), proc.stdout, proc.stderr)
