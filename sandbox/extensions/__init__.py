@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 EXTENSIONS = [
     "ec2_nat_gateway_tags",
+    "s3_replication_config",
+    "cloudfront_origin_groups",
+    "cloudfront_s3_origin_access_control",
+    "cloudfront_distribution_versions",
 ]
 
 

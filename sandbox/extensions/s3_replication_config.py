@@ -1,0 +1,119 @@
+"""GetBucketReplication returns the replication configuration that was put, as AWS does.
+
+Plain moto keeps the parsed XML of PutBucketReplication but answers GetBucketReplication with a
+rewritten copy: every rule gets ``DeleteMarkerReplication: Disabled`` and ``Filter: {Prefix: ""}``
+whatever was put, and ``SourceSelectionCriteria`` (SseKmsEncryptedObjects), ``ExistingObjectReplication``
+and the V1 ``Prefix`` are dropped. A module that compares the live configuration with the wanted one
+then sees a difference on every run, and a test cannot check that delete markers or KMS-encrypted
+objects are replicated.
+
+This extension stores the configuration typed by botocore's S3 model (integers, booleans, lists)
+and returns it as put. It also restores the checks AWS makes on PutBucketReplication that the
+design relies on (the destination bucket must exist with versioning enabled, which is why the
+secondary region's bucket is created before the primary's rule; a ``Filter`` rule must say
+``DeleteMarkerReplication``; ``SseKmsEncryptedObjects`` needs ``ReplicaKmsKeyID``; rule IDs are
+unique). AWS assigns a rule ID when none is given; so does this.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+RULE_ID_LENGTH = 30
+
+
+def _typed(node: Any, shape: Any) -> Any:
+    """Convert xmltodict output (strings, dict-or-list) into the Python types of a botocore shape."""
+    kind = shape.type_name
+    if kind == "structure":
+        node = node if isinstance(node, dict) else {}
+        result: dict[str, Any] = {}
+        for name, member in shape.members.items():
+            xml_name = member.serialization.get("name", name)
+            if xml_name not in node:
+                continue
+            value = node[xml_name]
+            if member.type_name == "list" and not member.serialization.get("flattened"):
+                value = (value or {}).get(member.member.serialization.get("name", "member"))
+            result[name] = _typed(value, member)
+        return result
+    if kind == "list":
+        items = node if isinstance(node, list) else ([] if node is None else [node])
+        return [_typed(item, shape.member) for item in items]
+    if kind in ("integer", "long"):
+        return int(node)
+    if kind == "boolean":
+        return str(node).lower() == "true"
+    if isinstance(node, dict):  # an element with attributes: keep its text
+        node = node.get("#text")
+    return "" if node is None else str(node)
+
+
+def _replication_shape() -> Any:
+    from moto.core.responses import get_service_model
+
+    return get_service_model("s3").shape_for("ReplicationConfiguration")
+
+
+def _invalid(message: str) -> Exception:
+    from moto.s3.exceptions import S3ClientError
+
+    return S3ClientError("InvalidRequest", message)
+
+
+def validate(backend: Any, config: dict[str, Any]) -> None:
+    """Raise the InvalidRequest AWS answers for a configuration it refuses."""
+    from moto.s3.exceptions import MissingBucket
+
+    seen_ids: set[str] = set()
+    for rule in config.get("Rules", []):
+        rule_id = rule.get("ID")
+        if rule_id:
+            if rule_id in seen_ids:
+                raise _invalid(f"Rule Id must be unique. Found same ID for more than one rule: {rule_id}")
+            seen_ids.add(rule_id)
+        if "Filter" in rule and "DeleteMarkerReplication" not in rule:
+            raise _invalid(
+                "DeleteMarkerReplication must be specified for this version of Cross Region Replication "
+                "configuration schema."
+            )
+        kms = rule.get("SourceSelectionCriteria", {}).get("SseKmsEncryptedObjects", {})
+        destination = rule.get("Destination", {})
+        if kms.get("Status") == "Enabled" and not destination.get("EncryptionConfiguration", {}).get("ReplicaKmsKeyID"):
+            raise _invalid("ReplicaKmsKeyID must be specified if SseKmsEncryptedObjects tag is present.")
+        bucket_arn = destination.get("Bucket", "")
+        target_name = bucket_arn.split(":::", 1)[-1]
+        try:
+            target = backend.get_bucket(target_name)
+        except MissingBucket:
+            raise _invalid("Destination bucket must exist.") from None
+        if not target.is_versioned:
+            raise _invalid("Destination bucket must have versioning enabled.")
+
+
+def install(_app: Any) -> None:
+    from moto.core.responses import ActionResult
+    from moto.s3.exceptions import ReplicationConfigurationNotFoundError
+    from moto.s3.models import S3Backend
+    from moto.s3.responses import S3Response
+
+    shape = _replication_shape()
+
+    def put_bucket_replication(self: Any, bucket_name: str, replication: dict[str, Any]) -> None:
+        bucket = self.get_bucket(bucket_name)
+        config = _typed(replication, shape)
+        validate(self, config)
+        for rule in config.get("Rules", []):
+            rule.setdefault("ID", secrets.token_urlsafe(RULE_ID_LENGTH)[:RULE_ID_LENGTH])
+        bucket.replication = config
+
+    def get_bucket_replication(self: Any) -> Any:
+        self.data["Action"] = "GetBucketReplication"
+        config = self.backend.get_bucket_replication(self.bucket_name)
+        if not config:
+            raise ReplicationConfigurationNotFoundError(bucket_name=self.bucket_name)
+        return self.serialized(ActionResult({"ReplicationConfiguration": config}))
+
+    S3Backend.put_bucket_replication = put_bucket_replication  # type: ignore[method-assign]
+    S3Response.get_bucket_replication = get_bucket_replication  # type: ignore[method-assign]
