@@ -20,6 +20,7 @@ EXTENSIONS = [
     "cloudfront_origin_groups",
     "cloudfront_s3_origin_access_control",
     "cloudfront_distribution_versions",
+    "ecs_service_attributes",
 ]
 
 
