@@ -1,0 +1,170 @@
+"""Aurora global clusters answer as AWS documents (DescribeGlobalClusters, Create/Modify/Delete, RemoveFrom).
+
+Plain moto gets the global-cluster lifecycle wrong in ways a deploy/teardown relies on:
+
+- DescribeGlobalClusters ignores GlobalClusterIdentifier and returns every global cluster (or ``[]``)
+  instead of the one asked for or ``GlobalClusterNotFoundFault`` (HTTP 404).
+- CreateGlobalCluster from a SourceDBClusterIdentifier does not mark that cluster as the writer
+  (``IsWriter`` false for every member), does not inherit its StorageEncrypted, stores the global ARN
+  in the member's ``GlobalClusterIdentifier`` (AWS returns the identifier) and silently replaces an
+  existing global cluster instead of raising ``GlobalClusterAlreadyExistsFault``.
+- ModifyGlobalCluster is not implemented (HTTP 500). Here: DeletionProtection, as AWS applies it.
+- DeleteGlobalCluster on a missing identifier is an HTTP 500 (KeyError), not ``GlobalClusterNotFoundFault``,
+  and deletion protection is not enforced.
+- RemoveFromGlobalCluster looks the global cluster up in the caller's region only (it lives in moto's
+  us-east-1 backend), swallows every error, and leaves the detached cluster pointing at the global
+  cluster: "accepted, does nothing" for a secondary region.
+- DeleteDBCluster silently detaches a member of a global cluster; AWS refuses
+  (``InvalidDBClusterStateFault``) until the cluster has been removed from the global cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# moto keeps every global cluster in this region's backend, whatever region the call was made in.
+GLOBAL_BACKEND_REGION = "us-east-1"
+
+
+def _errors() -> Any:
+    from moto.rds import exceptions
+
+    return exceptions
+
+
+def _global_not_found(identifier: str) -> Exception:
+    return _errors().RDSClientError("GlobalClusterNotFoundFault", f"Global cluster {identifier} not found.")
+
+
+def _global_backend(account_id: str) -> Any:
+    from moto.rds.models import rds_backends
+
+    return rds_backends[account_id][GLOBAL_BACKEND_REGION]
+
+
+def _owning_global_cluster(cluster: Any) -> Any | None:
+    """The global cluster that lists ``cluster`` as a member, or None."""
+    for global_cluster in _global_backend(cluster.account_id).global_clusters.values():
+        if any(member is cluster for member in global_cluster.members):
+            return global_cluster
+    return None
+
+
+def install(_app: Any) -> None:
+    from moto.core.responses import ActionResult
+    from moto.rds.models import RDSBackend, find_cluster
+    from moto.rds.responses import RDSResponse
+
+    errors = _errors()
+    original_create = RDSBackend.create_global_cluster
+    original_delete_db_cluster = RDSBackend.delete_db_cluster
+
+    def create_global_cluster(
+        self: Any, global_cluster_identifier: str, source_db_cluster_identifier: str | None, **kwargs: Any
+    ) -> Any:
+        if global_cluster_identifier in self.global_clusters:
+            raise errors.RDSClientError(
+                "GlobalClusterAlreadyExistsFault", f"Global cluster {global_cluster_identifier} already exists"
+            )
+        if source_db_cluster_identifier is not None and source_db_cluster_identifier.startswith("arn:"):
+            source = find_cluster(source_db_cluster_identifier)
+            if _owning_global_cluster(source) is not None:
+                raise errors.InvalidDBClusterStateFault(
+                    f"Source cluster {source_db_cluster_identifier} is already a member of a global cluster"
+                )
+            if kwargs.get("storage_encrypted") is None:
+                kwargs["storage_encrypted"] = bool(source.storage_encrypted)
+        global_cluster = original_create(self, global_cluster_identifier, source_db_cluster_identifier, **kwargs)
+        for member in global_cluster.members:
+            member.is_writer = True
+            member.global_cluster_identifier = global_cluster.global_cluster_identifier
+        return global_cluster
+
+    def get_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
+        if global_cluster_identifier not in self.global_clusters:
+            raise _global_not_found(global_cluster_identifier)
+        return self.global_clusters[global_cluster_identifier]
+
+    def describe_global_clusters(self: Any, global_cluster_identifier: str | None = None) -> list[Any]:
+        if global_cluster_identifier:
+            return [get_global_cluster(self, global_cluster_identifier)]
+        return list(self.global_clusters.values())
+
+    def delete_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
+        global_cluster = get_global_cluster(self, global_cluster_identifier)
+        if global_cluster.deletion_protection:
+            raise errors.RDSClientError(
+                "InvalidParameterCombination",
+                "Cannot delete protected Global Cluster, please disable deletion protection and try again.",
+            )
+        if global_cluster.members:
+            raise errors.InvalidGlobalClusterStateFault(global_cluster.global_cluster_arn)
+        return self.global_clusters.pop(global_cluster_identifier)
+
+    def modify_global_cluster(self: Any, global_cluster_identifier: str, deletion_protection: bool | None) -> Any:
+        global_cluster = get_global_cluster(self, global_cluster_identifier)
+        if deletion_protection is not None:
+            global_cluster.deletion_protection = deletion_protection
+        return global_cluster
+
+    def remove_from_global_cluster(self: Any, global_cluster_identifier: str, db_cluster_identifier: str) -> Any:
+        global_cluster = get_global_cluster(self, global_cluster_identifier)
+        if not db_cluster_identifier.startswith("arn:"):
+            raise errors.RDSClientError(
+                "InvalidParameterValue", f"DbClusterIdentifier must be a DB cluster ARN, got {db_cluster_identifier}"
+            )
+        cluster = find_cluster(db_cluster_identifier)
+        if not any(member is cluster for member in global_cluster.members):
+            raise errors.DBClusterNotFoundError(
+                db_cluster_identifier,
+                f"The cluster {db_cluster_identifier} is not a member of global cluster {global_cluster_identifier}",
+            )
+        if cluster.is_writer and len(global_cluster.members) > 1:
+            raise errors.InvalidGlobalClusterStateFault(global_cluster.global_cluster_arn)
+        global_cluster.members.remove(cluster)
+        cluster.global_cluster_identifier = None
+        cluster.is_writer = False
+        return global_cluster
+
+    def delete_db_cluster(self: Any, cluster_identifier: str, snapshot_name: str | None = None) -> Any:
+        cluster = self.clusters.get(cluster_identifier)
+        if cluster is not None and _owning_global_cluster(cluster) is not None:
+            raise errors.InvalidDBClusterStateFault(
+                "This cluster is a part of a global cluster, please remove it from globalcluster first"
+            )
+        return original_delete_db_cluster(self, cluster_identifier, snapshot_name)
+
+    RDSBackend.create_global_cluster = create_global_cluster
+    RDSBackend.describe_global_clusters = describe_global_clusters
+    RDSBackend.delete_global_cluster = delete_global_cluster
+    RDSBackend.modify_global_cluster = modify_global_cluster
+    RDSBackend.remove_from_global_cluster = remove_from_global_cluster
+    RDSBackend.delete_db_cluster = delete_db_cluster
+
+    def r_describe_global_clusters(self: Any) -> Any:
+        clusters = self.global_backend.describe_global_clusters(self.params.get("GlobalClusterIdentifier"))
+        return ActionResult({"GlobalClusters": clusters})
+
+    def r_modify_global_cluster(self: Any) -> Any:
+        params = self.params
+        unsupported = sorted(set(params) & {"NewGlobalClusterIdentifier", "EngineVersion", "AllowMajorVersionUpgrade"})
+        if unsupported:
+            raise errors.RDSClientError(
+                "InvalidParameterValue",
+                f"The sandbox's ModifyGlobalCluster supports DeletionProtection only, not {unsupported}",
+            )
+        cluster = self.global_backend.modify_global_cluster(
+            params["GlobalClusterIdentifier"], params.get("DeletionProtection")
+        )
+        return ActionResult({"GlobalCluster": cluster})
+
+    def r_remove_from_global_cluster(self: Any) -> Any:
+        params = self.params
+        cluster = self.global_backend.remove_from_global_cluster(
+            params["GlobalClusterIdentifier"], params["DbClusterIdentifier"]
+        )
+        return ActionResult({"GlobalCluster": cluster})
+
+    RDSResponse.describe_global_clusters = r_describe_global_clusters
+    RDSResponse.modify_global_cluster = r_modify_global_cluster
+    RDSResponse.remove_from_global_cluster = r_remove_from_global_cluster
