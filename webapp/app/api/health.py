@@ -1,0 +1,48 @@
+"""Liveness for the ALB and readiness for Route 53."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.schemas import Health, Ready
+
+router = APIRouter(tags=["health"])
+
+_OK = b'{"status":"ok"}'
+
+
+@router.get("/health", response_model=Health, summary="Liveness: the process answers (touches nothing else)")
+async def health() -> Response:
+    return Response(_OK, media_type="application/json")
+
+
+@router.get(
+    "/health/ready",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "this region cannot serve; `reason` says why"}},
+    summary="Readiness: this region's database answers within READY_TIMEOUT",
+)
+async def ready(request: Request) -> Response:
+    db = request.app.state.db
+    settings = request.app.state.settings
+    start = time.perf_counter()
+    body: dict[str, object] = {"region": settings.region}
+    try:
+        # A connection of its own, not the pool's: it proves that new connections work too, and a
+        # timed-out probe is simply closed instead of leaving a pooled connection in doubt.
+        state = await asyncio.wait_for(db.probe(), timeout=settings.ready_timeout_s)
+    except TimeoutError:
+        body |= {"status": "unavailable", "reason": f"database did not answer within {settings.ready_timeout_s}s"}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        body |= {"status": "unavailable", "reason": f"database error: {reason}"}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+    body |= {"status": "ready", "role": state.role, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -1,0 +1,35 @@
+"""What this copy of the app is and where its database stands, for people and failover drills."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app import __version__
+from app.schemas import Status
+
+router = APIRouter(prefix="/api", tags=["status"])
+
+
+@router.get("/status", response_model=Status, summary="Region, database role and replication lag, version, task")
+async def status(request: Request) -> Response:
+    # The role comes from the background monitor (refreshed every ROLE_REFRESH_INTERVAL seconds), so
+    # this endpoint costs no database round trip; role_checked_at says how fresh it is.
+    app_state = request.app.state
+    role = app_state.db.role
+    settings = app_state.settings
+    body = {
+        "region": settings.region,
+        "role": role.role,
+        "role_checked_at": datetime.fromtimestamp(role.checked_at, UTC) if role.checked_at else None,
+        "replication_lag_s": role.lag_s,
+        "role_error": role.error,
+        "writes_to": "writer-endpoint" if settings.db_writer_host else "local",
+        "version": __version__,
+        "task": app_state.task,
+        "time": datetime.now(UTC),
+    }
+    return Response(orjson.dumps(body), media_type="application/json")

@@ -1,0 +1,71 @@
+"""Request and response bodies. Responses are documented with these models and serialised with orjson."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.models import KEY_MAX, VALUE_MAX
+
+
+class RecordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    key: str = Field(min_length=1, max_length=KEY_MAX, description="required, 1-128 characters")
+    value: str = Field("", max_length=VALUE_MAX, description="0-4096 characters")
+
+    @field_validator("key", "value")
+    @classmethod
+    def _storable(cls, text: str) -> str:
+        # PostgreSQL text cannot hold NUL, and a lone surrogate (valid JSON escape) is not UTF-8.
+        if "\x00" in text:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (no lone surrogates)") from None
+        return text
+
+
+class RecordOut(BaseModel):
+    id: int
+    key: str
+    value: str
+    region: str
+    created_at: datetime
+
+
+class RecordPage(BaseModel):
+    items: list[RecordOut]
+    next_before: int | None = Field(description="pass as `before` to get the next (older) page; null on the last page")
+
+
+class Problem(BaseModel):
+    detail: str
+    reason: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "unavailable"]
+    region: str
+    role: str | None = None
+    latency_ms: float | None = None
+    reason: str | None = None
+
+
+class Status(BaseModel):
+    region: str
+    role: Literal["writer", "replica", "unknown"]
+    role_checked_at: datetime | None
+    replication_lag_s: float | None
+    role_error: str | None
+    writes_to: Literal["local", "writer-endpoint"]
+    version: str
+    task: str
+    time: datetime
