@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 EXTENSIONS = [
     "ec2_nat_gateway_tags",
     "s3_replication_config",
+    "kms_key_deletion_by_arn",
     "cloudfront_origin_groups",
     "cloudfront_s3_origin_access_control",
     "cloudfront_distribution_versions",
