@@ -22,6 +22,7 @@ EXTENSIONS = [
     "cloudfront_s3_origin_access_control",
     "cloudfront_distribution_versions",
     "ecs_service_attributes",
+    "elbv2_alb_default_attributes",
 ]
 
 
