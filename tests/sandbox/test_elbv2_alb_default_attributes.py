@@ -11,7 +11,9 @@ def _alb(aws: Callable[..., Any], name: str, lb_type: str = "application") -> tu
     elb = aws("elbv2", "us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.78.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.78.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+            "SubnetId"
+        ]
         for i, az in enumerate("ab")
     ]
     arn = elb.create_load_balancer(Name=name, Subnets=subnets, Type=lb_type)["LoadBalancers"][0]["LoadBalancerArn"]
