@@ -119,6 +119,26 @@ def validate_spec(origins, origin_groups, default_behavior, behaviors):
             )
 
 
+# AWS limits on origin timeouts (seconds) and attempts.
+ORIGIN_LIMITS = {
+    "connection_attempts": (1, 3),
+    "connection_timeout": (1, 10),
+    "read_timeout": (1, 120),
+    "keepalive_timeout": (1, 120),
+}
+
+
+def check_origin_ranges(origins):
+    """Raise SpecError for an origin timeout or attempt count outside what CloudFront accepts."""
+    for origin in origins:
+        # Read and keep-alive timeouts exist only for custom origins.
+        keys = ("connection_attempts", "connection_timeout") if origin["type"] == "s3" else tuple(ORIGIN_LIMITS)
+        for key in keys:
+            low, high = ORIGIN_LIMITS[key]
+            if not low <= origin[key] <= high:
+                raise SpecError(f"origins[{origin['id']}].{key}={origin[key]} is out of range: use {low}-{high}")
+
+
 def _build_origin(origin):
     result = {
         "Id": origin["id"],

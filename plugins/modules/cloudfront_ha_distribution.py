@@ -348,6 +348,7 @@ except ImportError:
 from ansible.module_utils.cloudfront_ha import (
     SpecError,
     build_config,
+    check_origin_ranges,
     config_differences,
     merge_config,
     normalize_config,
@@ -557,7 +558,7 @@ def main():
             validate_spec(
                 params["origins"], params["origin_groups"], params["default_cache_behavior"], params["cache_behaviors"]
             )
-            check_ranges(params["origins"])
+            check_origin_ranges(params["origins"])
             if params["aliases"] and not params["acm_certificate_arn"]:
                 raise SpecError(
                     "aliases need acm_certificate_arn (the default certificate covers only *.cloudfront.net)"
@@ -582,19 +583,6 @@ def main():
             e, msg=f"Failed to {'apply' if params['state'] == 'present' else 'delete'} distribution {params['name']!r}"
         )
     module.exit_json(changed=changed, changed_settings=differences, distribution=distribution)
-
-
-def check_ranges(origins):
-    limits = {
-        "connection_attempts": (1, 3),
-        "connection_timeout": (1, 10),
-        "read_timeout": (1, 120),
-        "keepalive_timeout": (1, 120),
-    }
-    for origin in origins:
-        for key, (low, high) in limits.items():
-            if not low <= origin[key] <= high:
-                raise SpecError(f"origins[{origin['id']}].{key}={origin[key]} is out of range: use {low}-{high}")
 
 
 if __name__ == "__main__":
