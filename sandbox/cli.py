@@ -49,7 +49,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _responding(cfg: SandboxConfig, timeout: float = 2.0) -> bool:
+def _responding(cfg: SandboxConfig, timeout: float = 5.0) -> bool:
     try:
         with urllib.request.urlopen(f"{cfg.endpoint}/moto-api/data.json", timeout=timeout) as resp:  # noqa: S310 - loopback
             return resp.status == 200
