@@ -23,6 +23,7 @@ EXTENSIONS = [
     "cloudfront_distribution_versions",
     "ecs_service_attributes",
     "elbv2_alb_default_attributes",
+    "ecs_cluster_capacity_providers",
 ]
 
 
