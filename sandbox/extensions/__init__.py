@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 EXTENSIONS = [
     "ec2_nat_gateway_tags",
+    "rds_global_clusters",
+    "rds_cluster_parameter_defaults",
     "s3_replication_config",
     "kms_key_deletion_by_arn",
     "cloudfront_origin_groups",
