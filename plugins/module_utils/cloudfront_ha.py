@@ -324,6 +324,16 @@ def config_differences(current, desired):
     return sorted(key for key in after if before.get(key) != after[key])
 
 
+def find_distribution(client, name):
+    """(distribution summary, config, etag) of the distribution whose CallerReference is name, else Nones."""
+    paginator = client.get_paginator("list_distributions")
+    for summary in paginator.paginate().build_full_result().get("DistributionList", {}).get("Items") or []:
+        response = client.get_distribution_config(aws_retry=True, Id=summary["Id"])
+        if response["DistributionConfig"].get("CallerReference") == name:
+            return summary, response["DistributionConfig"], response["ETag"]
+    return None, None, None
+
+
 def tags_to_api(tags):
     return {"Items": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
 

@@ -350,6 +350,7 @@ from ansible.module_utils.cloudfront_ha import (
     build_config,
     check_origin_ranges,
     config_differences,
+    find_distribution,
     merge_config,
     normalize_config,
     tag_changes,
@@ -366,16 +367,6 @@ POLL_DELAY_S = 5
 
 class DistributionError(Exception):
     """A failure the module reports as-is (message already says what to do)."""
-
-
-def find_distribution(client, name):
-    """(distribution summary, config, etag) of the distribution whose CallerReference is name, else Nones."""
-    paginator = client.get_paginator("list_distributions")
-    for page in paginator.paginate().build_full_result().get("DistributionList", {}).get("Items") or []:
-        response = client.get_distribution_config(aws_retry=True, Id=page["Id"])
-        if response["DistributionConfig"].get("CallerReference") == name:
-            return page, response["DistributionConfig"], response["ETag"]
-    return None, None, None
 
 
 def get_distribution(client, distribution_id):
