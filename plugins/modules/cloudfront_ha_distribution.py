@@ -420,7 +420,7 @@ def ensure_present(client, params, check_mode):
 
     if summary is None:
         if check_mode:
-            return True, ["state"], describe({}, "", desired, desired_tags)
+            return True, ["state"], describe({}, "", desired, desired_tags), {}
         response = client.create_distribution_with_tags(
             aws_retry=True,
             DistributionConfigWithTags={"DistributionConfig": desired, "Tags": tags_to_api(desired_tags)},
@@ -428,9 +428,10 @@ def ensure_present(client, params, check_mode):
         distribution, etag = response["Distribution"], response["ETag"]
         if params["wait"]:
             distribution, etag = wait_deployed(client, distribution["Id"], params["wait_timeout"])
-        return True, ["state"], describe(distribution, etag, desired, desired_tags)
+        return True, ["state"], describe(distribution, etag, desired, desired_tags), {}
 
     differences = config_differences(current, desired)
+    before = normalize_config(current)
     distribution, _ = get_distribution(client, summary["Id"])
     arn = distribution["ARN"]
     current_tags = tags_from_api(client.list_tags_for_resource(aws_retry=True, Resource=arn)["Tags"])
@@ -448,15 +449,17 @@ def ensure_present(client, params, check_mode):
         distribution, etag = wait_deployed(client, summary["Id"], params["wait_timeout"])
     if tags_changed:
         differences = sorted(set(differences) | {"tags"})
-    return bool(differences), differences, describe(distribution, etag, current, tags)
+    before["tags"] = current_tags
+    return bool(differences), differences, describe(distribution, etag, current, tags), before
 
 
 def ensure_absent(client, params, check_mode):
     summary, config, etag = find_distribution(client, params["name"])
     if summary is None:
-        return False, [], {}
+        return False, [], {}, {}
+    before = normalize_config(config)
     if check_mode:
-        return True, ["state"], {}
+        return True, ["state"], {}, before
     if config.get("Enabled"):
         config = dict(config, Enabled=False)
         etag = client.update_distribution(aws_retry=True, Id=summary["Id"], IfMatch=etag, DistributionConfig=config)[
@@ -465,7 +468,7 @@ def ensure_absent(client, params, check_mode):
     # Disabling deploys to every edge location (minutes on AWS); the delete needs its final ETag.
     _, etag = wait_deployed(client, summary["Id"], params["wait_timeout"])
     client.delete_distribution(aws_retry=True, Id=summary["Id"], IfMatch=etag)
-    return True, ["state"], {}
+    return True, ["state"], {}, before
 
 
 BEHAVIOR_OPTIONS = dict(
@@ -560,9 +563,9 @@ def main():
     client = module.client("cloudfront", retry_decorator=AWSRetry.jittered_backoff())
     try:
         if params["state"] == "present":
-            changed, differences, distribution = ensure_present(client, params, module.check_mode)
+            changed, differences, distribution, before = ensure_present(client, params, module.check_mode)
         else:
-            changed, differences, distribution = ensure_absent(client, params, module.check_mode)
+            changed, differences, distribution, before = ensure_absent(client, params, module.check_mode)
     except DistributionError as e:
         module.fail_json(msg=str(e))
     except is_boto3_error_code("PreconditionFailed") as e:
@@ -573,7 +576,11 @@ def main():
         module.fail_json_aws(
             e, msg=f"Failed to {'apply' if params['state'] == 'present' else 'delete'} distribution {params['name']!r}"
         )
-    module.exit_json(changed=changed, changed_settings=differences, distribution=distribution)
+    result = dict(changed=changed, changed_settings=differences, distribution=distribution)
+    if module._diff:
+        after = dict(distribution["config"], tags=distribution["tags"]) if distribution else {}
+        result["diff"] = {"before": before, "after": after}
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

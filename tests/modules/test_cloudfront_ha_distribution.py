@@ -278,14 +278,16 @@ def test_tag_changes() -> None:
 # --- integration: the module on the sandbox ------------------------------------------------------------
 
 
-def run_playbook(playbook: Path, *, sandbox_port: int, extra_vars: dict[str, Any]) -> PlaybookRun:
+def run_playbook(
+    playbook: Path, *, sandbox_port: int, extra_vars: dict[str, Any], args: list[str] | None = None
+) -> PlaybookRun:
     """tests.support.run_playbook, except for ANSIBLE_CALLBACKS_ENABLED.
 
     support.run_playbook sets it to "", which ansible-core 2.19 rejects ("A non-empty plugin name is
     required", rc 250). Switch back to support.run_playbook once it names the JSON callback there.
     """
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/sandbox/hosts.yml", str(playbook)]
-    cmd += ["--extra-vars", json.dumps(extra_vars)]
+    cmd += ["--extra-vars", json.dumps(extra_vars), *(args or [])]
     env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -298,7 +300,7 @@ def run_playbook(playbook: Path, *, sandbox_port: int, extra_vars: dict[str, Any
 
 def test_module_create_modify_delete(sandbox: Any, aws: Callable[..., Any]) -> None:
     name = f"cfha-{uuid.uuid4().hex[:10]}"
-    run = run_playbook(TARGET, sandbox_port=sandbox.port, extra_vars={"target_name": name})
+    run = run_playbook(TARGET, sandbox_port=sandbox.port, extra_vars={"target_name": name}, args=["--diff"])
     assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
     # Exactly the three check-mode previews and the five real changes; no repeat reports a change.
     assert sorted(run.changed_tasks()) == sorted(
