@@ -28,7 +28,7 @@ options:
     choices: ['enabled', 'enhanced', 'disabled']
     type: str
 notes:
-  - There is no O(state) option: a cluster always has settings. Deleting the cluster is
+  - There is no O(state) option, since a cluster always has settings. Deleting the cluster is
     community.aws.ecs_cluster's job.
   - C(UpdateCluster) takes effect synchronously, so there is no O(wait) option.
 extends_documentation_fragment:
