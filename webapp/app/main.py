@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings, password)
         app.state.db = db
         app.state.task = await asyncio.to_thread(lambda: settings.task)
-        await db.warm_up()
+        await db.open()
         db.start_monitor()
         log.info("serving", extra={"fields": {"region": settings.region, "version": __version__}})
         try:
@@ -62,7 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(metrics_payload(), media_type=METRICS_CONTENT_TYPE)
 
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware, access_log_enabled=settings.access_log)
+    app.add_middleware(
+        RequestContextMiddleware,
+        access_log_enabled=settings.access_log,
+        fast_paths={"/health": health.health_body, "/api/status": lambda: status.status_body(app)},
+    )
     return app
 
 

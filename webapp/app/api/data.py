@@ -8,8 +8,9 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import postgresql
 
-from app.core.db import ReadSessionDep, WriteSessionDep
+from app.core.db import DatabaseDep, WriteSessionDep
 from app.core.errors import problem
 from app.models import Record
 from app.schemas import Problem, RecordIn, RecordOut, RecordPage
@@ -24,13 +25,15 @@ _UNAVAILABLE: dict[int | str, dict[str, object]] = {
     503: {"model": Problem, "description": "database unavailable or (for writes) read-only; see Retry-After"}
 }
 
-# Built once: SQLAlchemy then reuses the compiled form, and psycopg prepares the statement server-side
-# after a few executions on a connection.
+# Built and compiled once by SQLAlchemy; psycopg prepares them server-side after a few executions on
+# a connection (fewer parse round trips).
 _PAGE = select(*_COLUMNS).order_by(Record.id.desc()).limit(bindparam("limit"))
 _PAGE_BEFORE = (
     select(*_COLUMNS).where(Record.id < bindparam("before")).order_by(Record.id.desc()).limit(bindparam("limit"))
 )
 _ONE = select(*_COLUMNS).where(Record.id == bindparam("id"))
+_DIALECT = postgresql.psycopg.dialect()
+_PAGE_SQL, _PAGE_BEFORE_SQL, _ONE_SQL = (str(stmt.compile(dialect=_DIALECT)) for stmt in (_PAGE, _PAGE_BEFORE, _ONE))
 
 
 def _json(body: object, status_code: int = 200) -> Response:
@@ -39,15 +42,15 @@ def _json(body: object, status_code: int = 200) -> Response:
 
 @router.get("", response_model=RecordPage, responses=_UNAVAILABLE, summary="Newest records first, keyset-paginated")
 async def list_records(
-    session: ReadSessionDep,
+    db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     before: Annotated[int | None, Query(ge=1, le=BIGINT_MAX, description="`next_before` of the previous page")] = None,
 ) -> Response:
     if before is None:
-        result = await session.execute(_PAGE, {"limit": limit})
+        rows = await db.fetch(_PAGE_SQL, {"limit": limit})
     else:
-        result = await session.execute(_PAGE_BEFORE, {"limit": limit, "before": before})
-    items = [dict(zip(_FIELDS, row, strict=True)) for row in result.tuples()]
+        rows = await db.fetch(_PAGE_BEFORE_SQL, {"limit": limit, "before": before})
+    items = [dict(zip(_FIELDS, row, strict=True)) for row in rows]
     next_before = items[-1]["id"] if len(items) == limit else None
     return _json({"items": items, "next_before": next_before})
 
@@ -58,11 +61,11 @@ async def list_records(
     responses={404: {"model": Problem}, **_UNAVAILABLE},
     summary="One record",
 )
-async def get_record(session: ReadSessionDep, record_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)]) -> Response:
-    row = (await session.execute(_ONE, {"id": record_id})).first()
-    if row is None:
+async def get_record(db: DatabaseDep, record_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)]) -> Response:
+    rows = await db.fetch(_ONE_SQL, {"id": record_id})
+    if not rows:
         return problem(404, "not-found", NOT_FOUND)
-    return _json(dict(zip(_FIELDS, row, strict=True)))
+    return _json(dict(zip(_FIELDS, rows[0], strict=True)))
 
 
 @router.post(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -16,9 +17,13 @@ router = APIRouter(prefix="/api", tags=["status"])
 
 @router.get("/status", response_model=Status, summary="Region, database role and replication lag, version, task")
 async def status(request: Request) -> Response:
-    # The role comes from the background monitor (refreshed every ROLE_REFRESH_INTERVAL seconds), so
-    # this endpoint costs no database round trip; role_checked_at says how fresh it is.
-    app_state = request.app.state
+    return Response(status_body(request.app), media_type="application/json")
+
+
+def status_body(app: Any) -> bytes:
+    """The role comes from the background monitor (refreshed every ROLE_REFRESH_INTERVAL seconds), so
+    this costs no database round trip; role_checked_at says how fresh it is."""
+    app_state = app.state
     role = app_state.db.role
     settings = app_state.settings
     body = {
@@ -32,4 +37,4 @@ async def status(request: Request) -> Response:
         "task": app_state.task,
         "time": datetime.now(UTC),
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return orjson.dumps(body)

@@ -1,8 +1,8 @@
 """The database: one async engine per distinct endpoint, a session per request, and the region's role.
 
 Failover without a restart rests on four things: short connect and statement timeouts (set on every
-connection), ``pool_pre_ping`` (a dead connection is replaced at checkout instead of failing the
-request), SQLAlchemy's pool-wide invalidation after a disconnect (every connection opened before it
+connection), a pre-ping at checkout (a dead connection is replaced instead of failing the request;
+see PING_BYPASS_S), SQLAlchemy's pool-wide invalidation after a disconnect (every connection opened before it
 is recycled), and for writes either the global writer endpoint or a multi-host list with
 ``target_session_attrs=read-write`` so that libpq itself picks whichever server was promoted.
 """
@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import psycopg
+import psycopg_pool
 from fastapi import Depends, Request
 from psycopg.conninfo import make_conninfo
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.core.config import HostList, Settings
@@ -60,20 +62,55 @@ def conninfo(settings: Settings, password: str, hosts: HostList, *, read_write: 
     )
 
 
+# Pre-ping, with a bypass window as in HikariCP (aliveBypassWindowMs): a connection checked in less
+# than this long ago is handed out without the extra round trip. Under load every connection is that
+# fresh, and the ping would double the round trips of a read; a connection a failover broke within
+# the window fails its one statement, and SQLAlchemy then invalidates the whole pool (every
+# connection opened before the failure is replaced on its next checkout).
+PING_BYPASS_S = 0.5
+
+
+class _PoolGuard:
+    """Pre-ping at checkout, skipped for connections used within PING_BYPASS_S."""
+
+    @staticmethod
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        last_used = record.info.get("last_used")
+        if last_used is not None and time.monotonic() - last_used < PING_BYPASS_S:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+            cursor.close()
+            # Outside autocommit the ping opened a transaction: end it, or the isolation level
+            # cannot be set for the request.
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another, up to 3 times.
+            raise DisconnectionError(f"pre-ping failed: {exc.__class__.__name__}") from exc
+
+    @staticmethod
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["last_used"] = time.monotonic()
+
+
 def _engine(settings: Settings, dsn: str) -> AsyncEngine:
     async def connect() -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(dsn)
 
-    return create_async_engine(
+    engine = create_async_engine(
         "postgresql+psycopg://",
         async_creator=connect,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
         pool_recycle=300,
         pool_use_lifo=True,  # idle extras age out; the hot connections stay hot
     )
+    event.listen(engine.sync_engine.pool, "checkout", _PoolGuard.checkout)
+    event.listen(engine.sync_engine.pool, "checkin", _PoolGuard.checkin)
+    return engine
 
 
 @dataclass
@@ -85,7 +122,8 @@ class RoleState:
 
 
 class Database:
-    """Engines for the regional, reader and writer endpoints (shared when they are the same)."""
+    """The pools: SQLAlchemy engines for the regional and writer endpoints (shared when they are the
+    same), and a psycopg pool for reads."""
 
     def __init__(self, settings: Settings, password: str) -> None:
         self.settings = settings
@@ -98,30 +136,76 @@ class Database:
             return engines[key]
 
         self.regional = engine_for(settings.regional_hosts, False)
+        # The role query is a single statement: autocommit spares the BEGIN and ROLLBACK round trips
+        # (psycopg's autocommit is a client-side flag, so sharing the pool with writers costs nothing).
         self._regional_autocommit = self.regional.execution_options(isolation_level="AUTOCOMMIT")
         self._regional_dsn = conninfo(settings, password, settings.regional_hosts, read_write=False)
-        # Reads are single statements: autocommit spares the BEGIN and ROLLBACK round trips.
-        # psycopg's autocommit is a client-side flag, so sharing the pool with writers costs nothing.
-        self.reader = engine_for(settings.reader_hosts, False).execution_options(isolation_level="AUTOCOMMIT")
         self.writer = engine_for(settings.writer_hosts, True)
         self.engines = list(engines.values())
-        self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
+        # Reads: psycopg's own pool, autocommit (single statements), checked on return (a broken
+        # connection is discarded), pre-warmed to DB_POOL_SIZE.
+        self.read_pool = psycopg_pool.AsyncConnectionPool(
+            conninfo(settings, password, settings.reader_hosts, read_write=False),
+            min_size=settings.db_pool_size,
+            max_size=settings.db_pool_size + settings.db_pool_max_overflow,
+            timeout=settings.db_pool_timeout_s,
+            max_idle=300,
+            max_lifetime=1800,
+            reconnect_timeout=0,  # keep trying for ever: the database comes back after a failover
+            kwargs={"autocommit": True},
+            name="reader",
+            open=False,
+        )
+        self._pool_check: asyncio.Task[None] | None = None
         self.role = RoleState()
         self._monitor: asyncio.Task[None] | None = None
 
-    async def warm_up(self) -> None:
-        """Open the pool's connections now, so the first requests do not pay for connecting."""
-        engine = self.reader
+    async def open(self) -> None:
+        """Open and pre-warm the pools, so the first requests do not pay for connecting.
+
+        A database that is down at start does not stop the app: it serves, /health/ready says why.
+        """
+        await self.read_pool.open(wait=False)
+        try:
+            await self.read_pool.wait(timeout=self.settings.db_connect_timeout_s * 2)
+        except psycopg_pool.PoolTimeout:
+            log.warning("read pool not filled at start: is the database up?")
         conns = []
         try:
-            for _ in range(self.settings.db_pool_size):
-                conns.append(await engine.connect())
-        except Exception as exc:  # the database may be down at start: serve anyway, report via /health/ready
-            log.warning("pool warm-up stopped: %s", exc.__class__.__name__)
+            for _ in range(min(self.settings.db_pool_size, 4)):
+                conns.append(await self.writer.connect())
+        except Exception as exc:
+            log.warning("writer pool warm-up stopped: %s", exc.__class__.__name__)
         finally:
             for conn in conns:
                 await conn.close()
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one read on a connection of the read pool.
+
+        The hot read path: SQL built and compiled once by SQLAlchemy (app/api/data.py), run by
+        psycopg on a psycopg_pool connection. Measured here, an async SQLAlchemy checkout plus ORM
+        session cost several times the query itself; writes keep the engine and a session.
+        """
+        async with self.read_pool.connection() as conn:
+            try:
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall()
+            except psycopg.Error:
+                if conn.broken and self._pool_check is None:
+                    # The server went away (failover): test and replace every idle connection now
+                    # rather than letting each fail one request.
+                    self._pool_check = asyncio.get_running_loop().create_task(self._check_read_pool())
+                raise
+
+    async def _check_read_pool(self) -> None:
+        try:
+            await self.read_pool.check()
+        except Exception as exc:
+            log.warning("read pool check failed: %s", exc.__class__.__name__)
+        finally:
+            self._pool_check = None
 
     async def check_role(self) -> RoleState:
         async with self._regional_autocommit.connect() as conn:
@@ -157,6 +241,9 @@ class Database:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
+        if self._pool_check is not None:
+            self._pool_check.cancel()
+        await self.read_pool.close()
         for engine in self.engines:
             await engine.dispose()
 
@@ -165,16 +252,10 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.read_sessions() as session:
-        yield session
-
-
 async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.db.write_sessions() as session:
         yield session
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-ReadSessionDep = Annotated[AsyncSession, Depends(read_session)]
 WriteSessionDep = Annotated[AsyncSession, Depends(write_session)]

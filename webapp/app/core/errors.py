@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 
 import orjson
+import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -38,30 +41,46 @@ def install(app: FastAPI) -> None:
     settings = app.state.settings
     region = settings.region
 
-    @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> Response:
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        message = str(exc.orig) if exc.orig is not None else ""
+    def classify(orig: BaseException | None, disconnected: bool) -> Response:
+        sqlstate = getattr(orig, "sqlstate", None)
+        message = str(orig) if orig is not None else ""
         if sqlstate == SQLSTATE_READ_ONLY:
             log.info("write refused: database is read-only")
             return problem(503, "read-only", READ_ONLY.format(region=region), settings.read_only_retry_after_s)
         if sqlstate == SQLSTATE_QUERY_CANCELED:
             log.warning("statement timeout")
             return problem(503, "database-timeout", TIMEOUT, 1)
-        if exc.connection_invalidated or sqlstate in RETRYABLE_SQLSTATES or sqlstate is None:
+        if disconnected or sqlstate in RETRYABLE_SQLSTATES or sqlstate is None:
             # No SQLSTATE: the connection itself failed (refused, reset, or no server was read-write).
             if "read-only" in message or "hot standby" in message:
                 log.warning("no read-write server among the writer hosts")
                 return problem(503, "no-writer", NO_WRITER.format(region=region), 1)
-            log.warning("database unavailable: %s", exc.orig.__class__.__name__)
+            log.warning("database unavailable: %s", orig.__class__.__name__)
             return problem(503, "database-unavailable", UNAVAILABLE.format(region=region), 1)
-        log.error("database error %s", sqlstate, exc_info=exc)
+        log.error("database error %s", sqlstate, exc_info=orig)
         return problem(500, "internal", INTERNAL)
 
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> Response:
+        return classify(exc.orig, exc.connection_invalidated)
+
+    @app.exception_handler(psycopg.Error)
+    async def driver_error(request: Request, exc: psycopg.Error) -> Response:
+        # Reads run on the driver connection directly (Database.fetch).
+        return classify(exc, isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not exc.sqlstate)
+
+    @app.exception_handler(psycopg_pool.PoolTimeout)
     @app.exception_handler(PoolTimeoutError)
-    async def pool_timeout(request: Request, exc: PoolTimeoutError) -> Response:
+    async def pool_timeout(request: Request, exc: Exception) -> Response:
         log.warning("connection pool exhausted")
         return problem(503, "database-busy", BUSY, 1)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default echoes the offending input, which may not even be encodable (a lone
+        # surrogate) and would turn a 422 into a 500; the location and message name the field.
+        detail = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        return Response(orjson.dumps({"detail": detail}), status_code=422, media_type="application/json")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

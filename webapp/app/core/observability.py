@@ -34,7 +34,8 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_QUIET_ROUTES = frozenset({"/health", "/metrics"})
+# Probes polled every few seconds: counted in the metrics, left out of the access log.
+_QUIET_ROUTES = frozenset({"/health", "/api/status", "/metrics"})
 
 REQUESTS = Counter("http_requests_total", "HTTP requests served", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -92,10 +93,21 @@ access_log = logging.getLogger("app.access")
 class RequestContextMiddleware:
     """Request id (X-Request-ID in, or a new one; echoed back), metrics and one access-log line."""
 
-    def __init__(self, app: Any, *, access_log_enabled: bool = True) -> None:
+    def __init__(self, app: Any, *, access_log_enabled: bool = True, fast_paths: dict[str, Any] | None = None) -> None:
         self.app = app
         self.access_log_enabled = access_log_enabled
         self._children: dict[tuple[str, str], Any] = {}
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        # GET endpoints without input or database access (liveness, cached status), answered here
+        # without FastAPI's routing and dependency machinery, which costs more than the whole
+        # endpoint: path -> function() returning the JSON body. The FastAPI routes with the same
+        # paths stay for the OpenAPI schema and for other methods.
+        self._fast = fast_paths or {}
+
+    async def _answer_fast(self, body: bytes, rid_header: tuple[bytes, bytes], send: Any) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), rid_header]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -122,14 +134,23 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
+        fast = self._fast.get(scope["path"]) if scope["method"] == "GET" else None
         try:
-            await self.app(scope, receive, send_with_id)
+            if fast is not None:
+                status = 200
+                await self._answer_fast(fast(), rid_header, send)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = scope["path"] if fast is not None else getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            REQUESTS.labels(method, template, str(status)).inc()
+            ckey = (method, template, status)
+            counter = self._counters.get(ckey)
+            if counter is None:
+                counter = self._counters[ckey] = REQUESTS.labels(method, template, str(status))
+            counter.inc()
             key = (method, template)
             child = self._children.get(key)
             if child is None:

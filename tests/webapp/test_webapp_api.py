@@ -1,0 +1,147 @@
+"""The HTTP API against a real, migrated PostgreSQL writer."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+import httpx
+import pytest
+from webapp_support import DB_NAME, AppProcess, db_env, free_port
+
+
+def test_health_is_cheap_and_carries_a_request_id(client: httpx.Client) -> None:
+    resp = client.get("/health")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok"}
+    assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["x-request-id"])
+    assert client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    # A request id outside [A-Za-z0-9._:-]{1,128} is replaced, not echoed into headers and logs.
+    assert client.get("/health", headers={"X-Request-ID": "bad id"}).headers["x-request-id"] != "bad id"
+
+
+def test_ready_reports_the_role(client: httpx.Client) -> None:
+    resp = client.get("/health/ready")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["status"] == "ready" and body["role"] == "writer" and body["region"] == "us-east-1"
+    assert body["latency_ms"] >= 0
+
+
+def test_status(client: httpx.Client) -> None:
+    body = client.get("/api/status").json()
+    assert body["region"] == "us-east-1"
+    assert body["role"] == "writer"
+    assert body["replication_lag_s"] is None
+    assert body["writes_to"] == "local"
+    assert body["version"] and body["task"] and body["time"] and body["role_checked_at"]
+
+
+def test_create_then_read(client: httpx.Client, pg) -> None:
+    resp = client.post("/api/data", json={"key": "colour", "value": "blue"})
+    assert resp.status_code == 201, resp.text
+    record = resp.json()
+    assert record["id"] == 1
+    assert (record["key"], record["value"], record["region"]) == ("colour", "blue", "us-east-1")
+    assert record["created_at"].endswith("+00:00")
+    assert client.get("/api/data/1").json() == record
+    assert pg.execute("SELECT key, region FROM records", dbname=DB_NAME) == [("colour", "us-east-1")]
+
+
+def test_value_defaults_to_empty(client: httpx.Client) -> None:
+    assert client.post("/api/data", json={"key": "k"}).json()["value"] == ""
+
+
+def test_missing_record_is_404(client: httpx.Client) -> None:
+    resp = client.get("/api/data/42")
+    assert resp.status_code == 404
+    assert resp.json()["reason"] == "not-found"
+
+
+def test_pagination_walks_newest_first(client: httpx.Client) -> None:
+    for i in range(5):
+        assert client.post("/api/data", json={"key": f"k{i}"}).status_code == 201
+    page = client.get("/api/data", params={"limit": 2}).json()
+    assert [r["key"] for r in page["items"]] == ["k4", "k3"]
+    page = client.get("/api/data", params={"limit": 2, "before": page["next_before"]}).json()
+    assert [r["key"] for r in page["items"]] == ["k2", "k1"]
+    page = client.get("/api/data", params={"limit": 2, "before": page["next_before"]}).json()
+    assert [r["key"] for r in page["items"]] == ["k0"]
+    assert page["next_before"] is None
+    assert client.get("/api/data").json()["items"][0]["key"] == "k4"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"value": "v"}, "key"),
+        ({"key": ""}, "key"),
+        ({"key": "k" * 129}, "key"),
+        ({"key": "k", "value": "v" * 4097}, "value"),
+        ({"key": "nul\u0000"}, "key"),
+        ({"key": 5}, "key"),
+        ({"key": "k", "extra": 1}, "extra"),
+    ],
+)
+def test_bad_body_is_422_naming_the_field(client: httpx.Client, body: dict, field: str) -> None:
+    resp = client.post("/api/data", json=body)
+    assert resp.status_code == 422
+    assert ["body", field] in [err["loc"] for err in resp.json()["detail"]]
+
+
+def test_lone_surrogate_is_422_not_500(client: httpx.Client) -> None:
+    resp = client.post("/api/data", content=b'{"key": "\\ud800"}', headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["body", "key"]
+
+
+@pytest.mark.parametrize(("path", "param"), [("/api/data?limit=0", "limit"), ("/api/data?before=-1", "before")])
+def test_bad_query_is_422(client: httpx.Client, path: str, param: str) -> None:
+    resp = client.get(path)
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["query", param]
+
+
+def test_metrics_count_requests_by_route(client: httpx.Client) -> None:
+    client.get("/api/data/7")
+    text = client.get("/metrics").text
+    assert re.search(r'http_requests_total\{method="GET",route="/api/data/\{record_id\}",status="404"\} [1-9]', text)
+    assert "http_request_duration_seconds_bucket" in text
+    assert "app_database_is_writer 1.0" in text
+
+
+def test_openapi_docs(client: httpx.Client) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/health", "/health/ready", "/api/status", "/api/data", "/api/data/{record_id}"} <= set(paths)
+
+
+def test_access_log_is_json_with_the_request_id(client: httpx.Client, app: AppProcess) -> None:
+    client.get("/api/data/9", headers={"X-Request-ID": "trace-me-42"})
+    line = next(line for line in app.logs().splitlines() if "trace-me-42" in line)
+    assert '"route":"/api/data/{record_id}"' in line and '"status":404' in line
+    assert "webapp-test-password" not in app.logs()
+
+
+def test_database_down_gives_503_not_500(start_app) -> None:
+    dead = start_app(db_env(host=f"127.0.0.1:{free_port()}", DB_CONNECT_TIMEOUT="1"))
+    with dead.client() as http:
+        assert http.get("/health").status_code == 200  # liveness touches nothing else
+        ready = http.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "unavailable" and "database" in ready.json()["reason"]
+        for resp in (http.post("/api/data", json={"key": "k"}), http.get("/api/data"), http.get("/api/data/1")):
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["retry-after"]
+            assert resp.json()["reason"] in {"database-unavailable", "database-busy"}
+        assert http.get("/api/status").json()["role"] == "unknown"
+    assert "Traceback" not in dead.logs()
+
+
+def test_graceful_shutdown(start_app, pg) -> None:
+    proc = start_app(db_env(host=f"127.0.0.1:{pg.port}"))
+    # uvicorn drains, runs the lifespan shutdown (pools closed), then re-raises SIGTERM for its exit status.
+    assert proc.stop() in (0, -signal.SIGTERM)
+    logs = proc.logs()
+    assert '"message":"stopped"' in logs and "Application shutdown complete" in logs
+    assert "Traceback" not in logs

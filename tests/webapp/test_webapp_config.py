@@ -1,0 +1,85 @@
+"""Settings from the environment, and the password from Secrets Manager (on the sandbox)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from app.core.config import Settings, parse_hosts, resolve_password
+from pydantic import ValidationError
+from webapp_support import WEBAPP
+
+
+def make(**env: str) -> Settings:
+    return Settings(**{"DB_HOST": "db.example", "DB_PASSWORD": "pw", **env})
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("DB_HOST", "DB_PASSWORD", "DB_SECRET_ARN", "DB_WRITER_HOST", "DB_READER_HOST", "REGION", "APP_ENV"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def test_defaults_and_derived_hosts() -> None:
+    s = make(DB_WRITER_HOST="writer.global:6432,other", DB_PORT="5433")
+    assert s.regional_hosts == (("db.example", 5433),)
+    assert s.reader_hosts == s.regional_hosts
+    assert s.writer_hosts == (("writer.global", 6432), ("other", 5433))
+    assert s.host == "127.0.0.1" and s.port == 8000 and s.workers == 1
+    assert "pw" not in repr(s)
+
+
+@pytest.mark.parametrize("value", ["db:notaport", "db:0", ":5432"])
+def test_bad_host_names_the_variable(value: str) -> None:
+    with pytest.raises(ValidationError, match="DB_WRITER_HOST"):
+        make(DB_WRITER_HOST=value)
+
+
+def test_password_sources() -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        make(DB_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:x")
+    with pytest.raises(ValidationError, match="DB_SECRET_ARN"):
+        Settings(DB_HOST="db")
+    with pytest.raises(ValidationError, match="production takes the password from DB_SECRET_ARN"):
+        make(APP_ENV="production")
+    assert resolve_password(make()) == "pw"
+
+
+def test_parse_hosts() -> None:
+    assert parse_hosts("a, b:1 ,", 5432) == (("a", 5432), ("b", 1))
+
+
+def test_invalid_environment_stops_with_a_message() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "app"], cwd=WEBAPP, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "invalid settings" in proc.stderr and "DB_HOST" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"), [(json.dumps({"username": "u", "password": "s3"}), "s3"), ("bare", "bare")]
+)
+def test_password_from_secrets_manager(
+    sandbox, aws, monkeypatch: pytest.MonkeyPatch, secret: str, expected: str
+) -> None:
+    sm = aws("secretsmanager", "us-west-2")
+    name = f"webapp-db-{expected}"
+    try:
+        arn = sm.create_secret(Name=name, SecretString=secret)["ARN"]
+    except sm.exceptions.ResourceExistsException:
+        arn = sm.describe_secret(SecretId=name)["ARN"]
+    for key, value in sandbox.client_env().items():
+        monkeypatch.setenv(key, value)
+    settings = Settings(DB_HOST="db", DB_SECRET_ARN=arn, APP_ENV="production")
+    assert resolve_password(settings) == expected
+
+
+def test_missing_secret_is_named(sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in sandbox.client_env().items():
+        monkeypatch.setenv(key, value)
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"
+    with pytest.raises(RuntimeError, match="DB_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"):
+        resolve_password(Settings(DB_HOST="db", DB_SECRET_ARN=arn))
