@@ -19,7 +19,7 @@ EXTENSIONS = [
     "rds_global_clusters",
     "rds_cluster_parameter_defaults",
     "s3_replication_config",
-    "kms_key_deletion_by_arn",
+    "kms_key_state_by_arn",
     "cloudfront_origin_groups",
     "cloudfront_s3_origin_access_control",
     "cloudfront_distribution_versions",
