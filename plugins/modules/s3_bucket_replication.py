@@ -17,6 +17,8 @@ description:
   - The source bucket must have versioning enabled and every destination bucket must exist with
     versioning enabled before the configuration is put; AWS refuses it otherwise.
   - Objects are replicated by S3 itself; this module only manages the configuration.
+  - In check mode a source bucket that does not exist yet counts as one without a configuration
+    (C(changed=true)), so that a dry run of a first deployment does not fail.
 options:
   bucket:
     description:
@@ -355,7 +357,14 @@ def _result(config):
 
 
 def ensure_present(client, module, bucket, desired):
-    current = get_replication(client, bucket)
+    try:
+        current = get_replication(client, bucket)
+    except is_boto3_error_code("NoSuchBucket"):
+        if not module.check_mode:
+            raise
+        # In check mode the bucket may be planned by an earlier task that could not run: the
+        # configuration would be put once it exists.
+        current = None
     changed = configuration_differs(current, desired)
     diff = {"before": _result(current), "after": _result(desired)}
     if not changed or module.check_mode:

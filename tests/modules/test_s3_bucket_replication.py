@@ -232,6 +232,7 @@ def test_module_create_modify_delete(sandbox: Any, aws: Callable[..., Any]) -> N
             "Create",
             "Modify",
             "Delete",
+            "Check mode on a source bucket that does not exist yet plans the configuration",
             "Create (check mode)",
             "Create in check mode again still sees no configuration",
             "Modify (check mode)",
