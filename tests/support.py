@@ -82,7 +82,7 @@ def run_playbook(
         cmd.append("--check")
     cmd += args or []
     env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    env["ANSIBLE_CALLBACKS_ENABLED"] = ""
+    env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         doc = json.loads(proc.stdout[proc.stdout.index("{") :])
