@@ -50,6 +50,17 @@ class PlaybookRun:
         return found
 
 
+def load_module_file(path: Path) -> Any:
+    """Import a plugin file (filter, module) that does not live in an importable package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_under_test_{path.stem}", path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def ansible_env(sandbox_port: int | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"

@@ -137,6 +137,15 @@ def create_flow_log(client, params, tags):
     return response["FlowLogIds"][0]
 
 
+def describe_result(flow_log):
+    """The flow log in snake_case, with its tags as a plain dict."""
+    if not flow_log:
+        return {}
+    result = camel_dict_to_snake_dict(flow_log, ignore_list=["Tags"])
+    result["tags"] = boto3_tag_list_to_ansible_dict(flow_log.get("Tags", []))
+    return result
+
+
 class FlowLogError(Exception):
     pass
 
@@ -149,7 +158,7 @@ def ensure_present(module, client):
     wanted_tags = params["tags"]
     if existing and needs_replacement(existing, params["deliver_logs_role_arn"], params["max_aggregation_interval"]):
         if module.check_mode:
-            module.exit_json(changed=True, flow_log_id=existing["FlowLogId"], flow_log=camel_dict_to_snake_dict(existing))
+            module.exit_json(changed=True, flow_log_id=existing["FlowLogId"], flow_log=describe_result(existing))
         client.delete_flow_logs(FlowLogIds=[existing["FlowLogId"]])
         existing = None
     if existing is None:
@@ -157,7 +166,7 @@ def ensure_present(module, client):
             module.exit_json(changed=True, flow_log_id="", flow_log={})
         flow_log_id = create_flow_log(client, params, wanted_tags)
         created = find_flow_log(client, params["resource_id"], params["log_group_name"], params["traffic_type"])
-        module.exit_json(changed=True, flow_log_id=flow_log_id, flow_log=camel_dict_to_snake_dict(created or {}, ignore_list=["Tags"]))
+        module.exit_json(changed=True, flow_log_id=flow_log_id, flow_log=describe_result(created))
 
     changed = False
     if wanted_tags is not None:
@@ -171,7 +180,7 @@ def ensure_present(module, client):
                 if to_set:
                     client.create_tags(Resources=[existing["FlowLogId"]], Tags=ansible_dict_to_boto3_tag_list(to_set))
                 existing = find_flow_log(client, params["resource_id"], params["log_group_name"], params["traffic_type"])
-    module.exit_json(changed=changed, flow_log_id=existing["FlowLogId"], flow_log=camel_dict_to_snake_dict(existing, ignore_list=["Tags"]))
+    module.exit_json(changed=changed, flow_log_id=existing["FlowLogId"], flow_log=describe_result(existing))
 
 
 def ensure_absent(module, client):

@@ -1,0 +1,46 @@
+"""The address filters the networking role and validation use."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from tests.support import REPO_ROOT, load_module_file
+
+network = load_module_file(REPO_ROOT / "plugins" / "filter" / "network.py")
+cidr_subnet, cidrs_overlap, is_cidr = network.cidr_subnet, network.cidrs_overlap, network.is_cidr
+
+
+@pytest.mark.parametrize(
+    ("prefix", "newbits", "netnum", "expected"),
+    [
+        ("10.10.0.0/16", 4, 0, "10.10.0.0/20"),
+        ("10.10.0.0/16", 4, 2, "10.10.32.0/20"),
+        ("10.10.0.0/16", 4, 8, "10.10.128.0/20"),
+        ("10.10.0.0/16", 8, 255, "10.10.255.0/24"),
+    ],
+)
+def test_cidr_subnet_matches_terraform(prefix, newbits, netnum, expected):
+    assert cidr_subnet(prefix, newbits, netnum) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("10.10.0.1/16", 4, 0), "not a network in CIDR form"),
+        (("10.10.0.0/28", 8, 0), "no room"),
+        (("10.10.0.0/16", 4, 16), "outside 0..15"),
+    ],
+)
+def test_cidr_subnet_rejects_bad_input(args, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        cidr_subnet(*args)
+
+
+def test_overlap_and_validity():
+    assert cidrs_overlap("10.10.0.0/16", "10.10.128.0/17")
+    assert not cidrs_overlap("10.10.0.0/16", "10.20.0.0/16")
+    assert is_cidr("10.10.0.0/16")
+    assert not is_cidr("10.10.0.1/16")
+    assert not is_cidr("10.10.0.0")
+    assert not is_cidr(True)
