@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 
 import httpx
 import pytest
@@ -118,6 +119,10 @@ def test_openapi_docs(client: httpx.Client) -> None:
 
 def test_access_log_is_json_with_the_request_id(client: httpx.Client, app: AppProcess) -> None:
     client.get("/api/data/9", headers={"X-Request-ID": "trace-me-42"})
+    # The line is written just after the response is sent: give it a moment.
+    deadline = time.monotonic() + 5
+    while "trace-me-42" not in app.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
     line = next(line for line in app.logs().splitlines() if "trace-me-42" in line)
     assert '"route":"/api/data/{record_id}"' in line and '"status":404' in line
     assert "webapp-test-password" not in app.logs()

@@ -20,21 +20,26 @@ async def status(request: Request) -> Response:
     return Response(status_body(request.app), media_type="application/json")
 
 
+_cache: dict[str, Any] = {"role": None, "prefix": b""}
+
+
 def status_body(app: Any) -> bytes:
     """The role comes from the background monitor (refreshed every ROLE_REFRESH_INTERVAL seconds), so
-    this costs no database round trip; role_checked_at says how fresh it is."""
-    app_state = app.state
-    role = app_state.db.role
-    settings = app_state.settings
-    body = {
-        "region": settings.region,
-        "role": role.role,
-        "role_checked_at": datetime.fromtimestamp(role.checked_at, UTC) if role.checked_at else None,
-        "replication_lag_s": role.lag_s,
-        "role_error": role.error,
-        "writes_to": "writer-endpoint" if settings.db_writer_host else "local",
-        "version": __version__,
-        "task": app_state.task,
-        "time": datetime.now(UTC),
-    }
-    return orjson.dumps(body)
+    this costs no database round trip; role_checked_at says how fresh it is. Everything but the time
+    is serialised once per role check."""
+    role = app.state.db.role
+    if _cache["role"] is not role:
+        settings = app.state.settings
+        body = {
+            "region": settings.region,
+            "role": role.role,
+            "role_checked_at": datetime.fromtimestamp(role.checked_at, UTC) if role.checked_at else None,
+            "replication_lag_s": role.lag_s,
+            "role_error": role.error,
+            "writes_to": "writer-endpoint" if settings.db_writer_host else "local",
+            "version": __version__,
+            "task": app.state.task,
+        }
+        _cache["prefix"] = orjson.dumps(body)[:-1] + b',"time":'
+        _cache["role"] = role
+    return _cache["prefix"] + orjson.dumps(datetime.now(UTC)) + b"}"

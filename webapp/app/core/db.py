@@ -142,7 +142,13 @@ class Database:
         self._regional_dsn = conninfo(settings, password, settings.regional_hosts, read_write=False)
         self.writer = engine_for(settings.writer_hosts, True)
         self.engines = list(engines.values())
-        self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
+        # Writes here are single INSERT ... RETURNING statements, atomic on their own: autocommit
+        # makes each one round trip instead of three (BEGIN, INSERT, COMMIT). A handler that needs
+        # several statements in one transaction must use a session on ``self.writer`` itself
+        # (in autocommit, session.begin() does not open a database transaction).
+        self.write_sessions = async_sessionmaker(
+            self.writer.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         # Reads: psycopg's own pool, autocommit (single statements), checked on return (a broken
         # connection is discarded), pre-warmed to DB_POOL_SIZE.
         self.read_pool = psycopg_pool.AsyncConnectionPool(

@@ -122,8 +122,13 @@ class RequestContextMiddleware:
                 break
         if rid is None:
             rid = uuid.uuid4().hex
-        token = request_id_var.set(rid)
         rid_header = (b"x-request-id", rid.encode())
+        fast = self._fast.get(scope["path"]) if scope["method"] == "GET" else None
+        if fast is not None and scope["path"] == "/health":
+            # Liveness touches nothing else: no metrics, no log line, just the answer.
+            await self._answer_fast(fast(), rid_header, send)
+            return
+        token = request_id_var.set(rid)
         status = 500
         start = time.perf_counter()
 
@@ -134,7 +139,6 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
-        fast = self._fast.get(scope["path"]) if scope["method"] == "GET" else None
         try:
             if fast is not None:
                 status = 200
