@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql
 
-from app.core.db import DatabaseDep, WriteSessionDep
+from app.core.db import DatabaseDep
 from app.core.errors import problem
 from app.models import Record
 from app.schemas import Problem, RecordIn, RecordOut, RecordPage
@@ -32,8 +32,15 @@ _PAGE_BEFORE = (
     select(*_COLUMNS).where(Record.id < bindparam("before")).order_by(Record.id.desc()).limit(bindparam("limit"))
 )
 _ONE = select(*_COLUMNS).where(Record.id == bindparam("id"))
+_INSERT = (
+    insert(Record)
+    .values(key=bindparam("key"), value=bindparam("value"), region=bindparam("region"))
+    .returning(*_COLUMNS)
+)
 _DIALECT = postgresql.psycopg.dialect()
-_PAGE_SQL, _PAGE_BEFORE_SQL, _ONE_SQL = (str(stmt.compile(dialect=_DIALECT)) for stmt in (_PAGE, _PAGE_BEFORE, _ONE))
+_PAGE_SQL, _PAGE_BEFORE_SQL, _ONE_SQL, _INSERT_SQL = (
+    str(stmt.compile(dialect=_DIALECT)) for stmt in (_PAGE, _PAGE_BEFORE, _ONE, _INSERT)
+)
 
 
 def _json(body: object, status_code: int = 200) -> Response:
@@ -75,8 +82,7 @@ async def get_record(db: DatabaseDep, record_id: Annotated[int, Path(ge=1, le=BI
     responses=_UNAVAILABLE,
     summary="Store a record; answered with the stored record and the region that wrote it",
 )
-async def create_record(body: RecordIn, session: WriteSessionDep, request: Request) -> Response:
-    stmt = insert(Record).values(key=body.key, value=body.value, region=request.app.state.settings.region)
-    row = (await session.execute(stmt.returning(*_COLUMNS))).one()
-    await session.commit()
-    return _json(dict(zip(_FIELDS, row, strict=True)), status_code=201)
+async def create_record(body: RecordIn, db: DatabaseDep, request: Request) -> Response:
+    params = {"key": body.key, "value": body.value, "region": request.app.state.settings.region}
+    rows = await db.execute_write(_INSERT_SQL, params)
+    return _json(dict(zip(_FIELDS, rows[0], strict=True)), status_code=201)

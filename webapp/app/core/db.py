@@ -1,10 +1,15 @@
-"""The database: one async engine per distinct endpoint, a session per request, and the region's role.
+"""The database: the pools, the single-statement read and write paths, and the region's role.
 
-Failover without a restart rests on four things: short connect and statement timeouts (set on every
-connection), a pre-ping at checkout (a dead connection is replaced instead of failing the request;
-see PING_BYPASS_S), SQLAlchemy's pool-wide invalidation after a disconnect (every connection opened before it
-is recycled), and for writes either the global writer endpoint or a multi-host list with
-``target_session_attrs=read-write`` so that libpq itself picks whichever server was promoted.
+- Writes: one async SQLAlchemy engine per distinct writer endpoint (its pool connects on demand,
+  which matters right after a promotion); the statement runs on the pooled driver connection.
+- Reads: a psycopg_pool pool on the reader endpoint.
+- The role of this region's database: polled in the background on the regional engine.
+
+Failover without a restart rests on: short connect and statement timeouts (set on every connection),
+a pre-ping at checkout (a dead connection is replaced instead of failing the request; see
+PING_BYPASS_S), dropping broken connections and re-checking the others after a disconnect, and for
+writes either the global writer endpoint or a multi-host list with ``target_session_attrs=read-write``
+so that libpq itself picks whichever server was promoted.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -23,7 +27,7 @@ from fastapi import Depends, Request
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.config import HostList, Settings
 from app.core.observability import DB_IS_WRITER
@@ -71,12 +75,18 @@ PING_BYPASS_S = 0.5
 
 
 class _PoolGuard:
-    """Pre-ping at checkout, skipped for connections used within PING_BYPASS_S."""
+    """Pre-ping at checkout, skipped for connections used within PING_BYPASS_S unless suspect."""
 
-    @staticmethod
-    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    def __init__(self) -> None:
+        self.suspect_before = 0.0  # connections last used before this moment are pinged
+
+    def suspect_all(self) -> None:
+        self.suspect_before = time.monotonic()
+
+    def checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         last_used = record.info.get("last_used")
-        if last_used is not None and time.monotonic() - last_used < PING_BYPASS_S:
+        now = time.monotonic()
+        if last_used is not None and now - last_used < PING_BYPASS_S and last_used > self.suspect_before:
             return
         cursor = dbapi_connection.cursor()
         try:
@@ -88,6 +98,7 @@ class _PoolGuard:
         except Exception as exc:
             # The pool discards this connection and checks out (or opens) another, up to 3 times.
             raise DisconnectionError(f"pre-ping failed: {exc.__class__.__name__}") from exc
+        record.info["last_used"] = now
 
     @staticmethod
     def checkin(dbapi_connection: Any, record: Any) -> None:
@@ -95,7 +106,7 @@ class _PoolGuard:
             record.info["last_used"] = time.monotonic()
 
 
-def _engine(settings: Settings, dsn: str) -> AsyncEngine:
+def _engine(settings: Settings, dsn: str) -> tuple[AsyncEngine, _PoolGuard]:
     async def connect() -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(dsn)
 
@@ -108,9 +119,10 @@ def _engine(settings: Settings, dsn: str) -> AsyncEngine:
         pool_recycle=300,
         pool_use_lifo=True,  # idle extras age out; the hot connections stay hot
     )
-    event.listen(engine.sync_engine.pool, "checkout", _PoolGuard.checkout)
-    event.listen(engine.sync_engine.pool, "checkin", _PoolGuard.checkin)
-    return engine
+    guard = _PoolGuard()
+    event.listen(engine.sync_engine.pool, "checkout", guard.checkout)
+    event.listen(engine.sync_engine.pool, "checkin", guard.checkin)
+    return engine, guard
 
 
 @dataclass
@@ -127,28 +139,24 @@ class Database:
 
     def __init__(self, settings: Settings, password: str) -> None:
         self.settings = settings
-        engines: dict[tuple[HostList, bool], AsyncEngine] = {}
+        engines: dict[tuple[HostList, bool], tuple[AsyncEngine, _PoolGuard]] = {}
 
-        def engine_for(hosts: HostList, read_write: bool) -> AsyncEngine:
+        def engine_for(hosts: HostList, read_write: bool) -> tuple[AsyncEngine, _PoolGuard]:
             key = (hosts, read_write and len(hosts) > 1)
             if key not in engines:
                 engines[key] = _engine(settings, conninfo(settings, password, hosts, read_write=read_write))
             return engines[key]
 
-        self.regional = engine_for(settings.regional_hosts, False)
+        self.regional = engine_for(settings.regional_hosts, False)[0]
         # The role query is a single statement: autocommit spares the BEGIN and ROLLBACK round trips
         # (psycopg's autocommit is a client-side flag, so sharing the pool with writers costs nothing).
         self._regional_autocommit = self.regional.execution_options(isolation_level="AUTOCOMMIT")
         self._regional_dsn = conninfo(settings, password, settings.regional_hosts, read_write=False)
-        self.writer = engine_for(settings.writer_hosts, True)
-        self.engines = list(engines.values())
-        # Writes here are single INSERT ... RETURNING statements, atomic on their own: autocommit
-        # makes each one round trip instead of three (BEGIN, INSERT, COMMIT). A handler that needs
-        # several statements in one transaction must use a session on ``self.writer`` itself
-        # (in autocommit, session.begin() does not open a database transaction).
-        self.write_sessions = async_sessionmaker(
-            self.writer.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
+        self.writer, self._writer_guard = engine_for(settings.writer_hosts, True)
+        self.engines = [engine for engine, _ in engines.values()]
+        # Writes are single INSERT ... RETURNING statements, atomic on their own: autocommit makes
+        # each one round trip instead of three (BEGIN, INSERT, COMMIT).
+        self._writer_autocommit = self.writer.execution_options(isolation_level="AUTOCOMMIT")
         # Reads: psycopg's own pool, autocommit (single statements), checked on return (a broken
         # connection is discarded), pre-warmed to DB_POOL_SIZE.
         self.read_pool = psycopg_pool.AsyncConnectionPool(
@@ -205,6 +213,27 @@ class Database:
                     self._pool_check = asyncio.get_running_loop().create_task(self._check_read_pool())
                 raise
 
+    async def execute_write(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one write (a single statement, autocommit) on a connection of the writer engine's pool.
+
+        SQLAlchemy's pool rather than psycopg_pool's here: it connects on demand at checkout, so the
+        first write after a promotion reaches the new writer at once, where psycopg_pool retries
+        failed connections with a backoff of seconds. The statement runs on the driver connection:
+        the ORM session's insert path measured 2.7 ms against 0.35 ms for the statement itself.
+        """
+        async with self._writer_autocommit.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            try:
+                cur = await raw.execute(sql, params)
+                return await cur.fetchall()
+            except psycopg.Error:
+                if raw.broken or raw.closed:
+                    # The writer went away: replace this connection, and ping every other pooled one
+                    # before its next use.
+                    self._writer_guard.suspect_all()
+                    await conn.invalidate()
+                raise
+
     async def _check_read_pool(self) -> None:
         try:
             await self.read_pool.check()
@@ -258,10 +287,4 @@ def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-async def write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.write_sessions() as session:
-        yield session
-
-
 DatabaseDep = Annotated[Database, Depends(get_database)]
-WriteSessionDep = Annotated[AsyncSession, Depends(write_session)]
