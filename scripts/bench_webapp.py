@@ -18,7 +18,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -30,11 +29,12 @@ sys.path.insert(0, str(REPO))
 
 from sandbox.postgres import PostgresNode, make_base_dir  # noqa: E402
 
-PASSWORD = "bench-password"
+PASSWORD = "bench-password"  # noqa: S105 - a throw-away local database
 SEED_ROWS = 2000
 
 
-async def hello(scope: dict, receive, send) -> None:  # noqa: ANN001 - the ASGI ceiling, as bare as it gets
+async def hello(scope: dict, receive, send) -> None:
+    """The ceiling: an ASGI app as bare as it gets."""
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -173,7 +173,8 @@ def main() -> int:
         subprocess.run([python, "-m", "app", "migrate"], cwd=REPO / "webapp", env=env, check=True, capture_output=True)
         pg.execute(
             "INSERT INTO records (key, value, region) SELECT 'k' || g, repeat('v', 64), 'us-east-1' "
-            f"FROM generate_series(1, {SEED_ROWS}) g",
+            "FROM generate_series(1, %s) g",
+            (SEED_ROWS,),
             dbname="app",
         )
         pg.execute("VACUUM ANALYZE records", dbname="app")
@@ -223,7 +224,8 @@ def main() -> int:
             continue
         ok = result.p99_ms <= 50 and result.errors == 0
         failed |= not ok
-        print(f"  {'PASS' if ok else 'FAIL'}  {name + ' p99 <= 50 ms, 0 errors':<34} {result.p99_ms:.2f} ms, {result.errors}")
+        label = f"{name} p99 <= 50 ms, 0 errors"
+        print(f"  {'PASS' if ok else 'FAIL'}  {label:<34} {result.p99_ms:.2f} ms, {result.errors}")
     return 1 if failed else 0
 
 
