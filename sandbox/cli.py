@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -93,7 +94,7 @@ def up(cfg: SandboxConfig) -> str:
         )
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     with cfg.logfile.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        proc = subprocess.Popen(
             [sys.executable, "-m", "sandbox", "serve", "--port", str(cfg.port)],
             cwd=config.REPO_ROOT,
             stdin=subprocess.DEVNULL,
@@ -128,10 +129,8 @@ def _terminate(pid: int) -> None:
         if not _alive(pid):
             break
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # stragglers in the group, or a server that ignored SIGTERM
-    except ProcessLookupError:
-        pass
 
 
 def down(cfg: SandboxConfig) -> str:
@@ -153,8 +152,8 @@ def _require_running(cfg: SandboxConfig) -> int:
 
 def reset(cfg: SandboxConfig) -> str:
     _require_running(cfg)
-    req = urllib.request.Request(f"{cfg.endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback
+    req = urllib.request.Request(f"{cfg.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - our own loopback endpoint
         if resp.status != 200:
             raise SandboxError(f"reset failed: HTTP {resp.status}")
     return "sandbox reset: every resource in every region is gone"

@@ -56,7 +56,9 @@ def load() -> SandboxConfig:
     try:
         port = int(raw_port)
     except ValueError:
-        raise SystemExit(f"SANDBOX_PORT={raw_port!r} is not a port number: set it to an integer such as {DEFAULT_PORT}")
+        raise SystemExit(
+            f"SANDBOX_PORT={raw_port!r} is not a port number: set it to an integer such as {DEFAULT_PORT}"
+        ) from None
     if not 1 <= port <= 65535:
         raise SystemExit(f"SANDBOX_PORT={port} is out of range: choose a port between 1 and 65535")
     state_dir = Path(os.environ.get("SANDBOX_STATE_DIR", REPO_ROOT / ".sandbox")).resolve()

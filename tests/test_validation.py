@@ -52,7 +52,9 @@ CASES = {
     "string where a boolean belongs": (
         # Quoted on purpose: the classic mistake is "false" (a non-empty, truthy string).
         lambda root: _write(
-            root, "group_vars/all/networking.yml", 'region_nat_gateway_mode: per_az\nregion_flow_logs_enabled: "false"\n'
+            root,
+            "group_vars/all/networking.yml",
+            'region_nat_gateway_mode: per_az\nregion_flow_logs_enabled: "false"\n',
         ),
         "'region_flow_logs_enabled' is \"false\" (str), not a boolean",
     ),

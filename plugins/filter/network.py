@@ -18,13 +18,17 @@ def cidr_subnet(prefix: str, newbits: int, netnum: int) -> str:
     try:
         network = ipaddress.ip_network(prefix, strict=True)
     except ValueError as exc:
-        raise AnsibleFilterError(f"cidr_subnet: {prefix!r} is not a network in CIDR form (e.g. 10.10.0.0/16): {exc}")
+        raise AnsibleFilterError(
+            f"cidr_subnet: {prefix!r} is not a network in CIDR form (e.g. 10.10.0.0/16): {exc}"
+        ) from exc
     new_prefix = network.prefixlen + int(newbits)
     if new_prefix > network.max_prefixlen:
         raise AnsibleFilterError(f"cidr_subnet: {prefix} has no room for {newbits} more prefix bits")
     count = 2 ** int(newbits)
     if not 0 <= int(netnum) < count:
-        raise AnsibleFilterError(f"cidr_subnet: netnum {netnum} is outside 0..{count - 1} for {prefix} + {newbits} bits")
+        raise AnsibleFilterError(
+            f"cidr_subnet: netnum {netnum} is outside 0..{count - 1} for {prefix} + {newbits} bits"
+        )
     size = 2 ** (network.max_prefixlen - new_prefix)
     first = int(network.network_address) + int(netnum) * size
     return str(ipaddress.ip_network((first, new_prefix)))
@@ -35,7 +39,7 @@ def cidrs_overlap(first: str, second: str) -> bool:
     try:
         return ipaddress.ip_network(first, strict=False).overlaps(ipaddress.ip_network(second, strict=False))
     except ValueError as exc:
-        raise AnsibleFilterError(f"cidrs_overlap: {exc}")
+        raise AnsibleFilterError(f"cidrs_overlap: {exc}") from exc
 
 
 def is_cidr(value: object) -> bool:

@@ -340,7 +340,7 @@ changed_settings:
 
 import time
 
-try:  # noqa: SIM105 - amazon.aws house style; AnsibleAWSModule reports a missing botocore
+try:
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule

@@ -66,7 +66,7 @@ distribution:
       type: dict
 """
 
-try:  # noqa: SIM105 - amazon.aws house style; AnsibleAWSModule reports a missing botocore
+try:
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule

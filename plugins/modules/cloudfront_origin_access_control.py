@@ -89,7 +89,7 @@ origin_access_control:
       type: str
 """
 
-try:  # noqa: SIM105 - amazon.aws house style; AnsibleAWSModule reports a missing botocore
+try:
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -91,13 +90,14 @@ except ImportError:
     pass  # Handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
+    ansible_dict_to_boto3_tag_list,
+    boto3_tag_list_to_ansible_dict,
+    compare_aws_tags,
+)
 
 
 def find_flow_log(client, resource_id, log_group_name, traffic_type):
@@ -153,7 +153,9 @@ class FlowLogError(Exception):
 def ensure_present(module, client):
     params = module.params
     if not params["deliver_logs_role_arn"]:
-        module.fail_json(msg="deliver_logs_role_arn is required when state=present: pass the ARN of a role that vpc-flow-logs.amazonaws.com can assume")
+        module.fail_json(
+            msg="deliver_logs_role_arn is required when state=present: pass the ARN of a role that vpc-flow-logs.amazonaws.com can assume"
+        )
     existing = find_flow_log(client, params["resource_id"], params["log_group_name"], params["traffic_type"])
     wanted_tags = params["tags"]
     if existing and needs_replacement(existing, params["deliver_logs_role_arn"], params["max_aggregation_interval"]):
@@ -179,7 +181,9 @@ def ensure_present(module, client):
                     client.delete_tags(Resources=[existing["FlowLogId"]], Tags=[{"Key": k} for k in to_unset])
                 if to_set:
                     client.create_tags(Resources=[existing["FlowLogId"]], Tags=ansible_dict_to_boto3_tag_list(to_set))
-                existing = find_flow_log(client, params["resource_id"], params["log_group_name"], params["traffic_type"])
+                existing = find_flow_log(
+                    client, params["resource_id"], params["log_group_name"], params["traffic_type"]
+                )
     module.exit_json(changed=changed, flow_log_id=existing["FlowLogId"], flow_log=describe_result(existing))
 
 

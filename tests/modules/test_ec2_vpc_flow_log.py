@@ -27,9 +27,14 @@ def test_find_flow_log_matches_the_traffic_type():
     mod = _module()
 
     class Client:
-        def describe_flow_logs(self, Filter):  # noqa: N803 - boto3's parameter name
+        def describe_flow_logs(self, Filter):
             assert {"Name": "resource-id", "Values": ["vpc-1"]} in Filter
-            return {"FlowLogs": [{"FlowLogId": "fl-rej", "TrafficType": "REJECT"}, {"FlowLogId": "fl-all", "TrafficType": "ALL"}]}
+            return {
+                "FlowLogs": [
+                    {"FlowLogId": "fl-rej", "TrafficType": "REJECT"},
+                    {"FlowLogId": "fl-all", "TrafficType": "ALL"},
+                ]
+            }
 
     assert mod.find_flow_log(Client(), "vpc-1", "/g", "ALL")["FlowLogId"] == "fl-all"
     assert mod.find_flow_log(Client(), "vpc-1", "/g", "ACCEPT") is None
@@ -52,4 +57,9 @@ def test_module_create_modify_delete(sandbox, aws):
             "Remove the VPC",
         ]
     ), changed
-    assert aws("ec2").describe_flow_logs(Filter=[{"Name": "log-group-name", "Values": [f"/vpc/{prefix}/flow-logs"]}])["FlowLogs"] == []
+    assert (
+        aws("ec2").describe_flow_logs(Filter=[{"Name": "log-group-name", "Values": [f"/vpc/{prefix}/flow-logs"]}])[
+            "FlowLogs"
+        ]
+        == []
+    )

@@ -65,7 +65,10 @@ def test_life_cycle(tmp_path):
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=SECRET_ACCESS_KEY,
         )
-        ec2.create_vpc(CidrBlock="10.77.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "probe"}]}])
+        ec2.create_vpc(
+            CidrBlock="10.77.0.0/16",
+            TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "probe"}]}],
+        )
         text, running = cli.status(cfg)
         assert running and 'us-west-2: 1 project VPC(s) ["probe"]' in text
 
@@ -73,7 +76,13 @@ def test_life_cycle(tmp_path):
         assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
 
         # IAM managed policies are loaded (the compute role attaches AmazonECSTaskExecutionRolePolicy).
-        iam = boto3.client("iam", endpoint_url=cfg.endpoint, aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY, region_name="us-east-1")
+        iam = boto3.client(
+            "iam",
+            endpoint_url=cfg.endpoint,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+            region_name="us-east-1",
+        )
         iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
     finally:
         assert "stopped" in cli.down(cfg)
