@@ -33,6 +33,7 @@ lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	$(BIN)/hadolint webapp/Dockerfile
 
 sandbox-up: bootstrap ## Start the local AWS on 127.0.0.1:$${SANDBOX_PORT:-4566}
 	@$(PY) -m sandbox up

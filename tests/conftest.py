@@ -14,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sandbox import cli  # noqa: E402
-from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig  # noqa: E402
+from sandbox import cli
+from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
 
 
 def _free_port() -> int:
