@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env bench-webapp lock
+        sandbox-status sandbox-env bench-webapp bench-deploy lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ sandbox-env: bootstrap ## Print export lines that point any AWS client at the sa
 
 bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (prints req/s, p50, p99)
 	$(PY) scripts/bench_webapp.py
+
+bench-deploy: bootstrap ## Time site.yml from an empty sandbox and a no-op re-run (prints seconds and task count)
+	$(PY) scripts/bench_deploy.py
 
 lock: ## Re-pin requirements/lock.txt from requirements/requirements.in
 	@scripts/bootstrap.sh
