@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -24,14 +23,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
-    """A sandbox server for this test session, on its own port so a user's sandbox is untouched."""
-    port = int(os.environ.get("TEST_SANDBOX_PORT", _free_port()))
-    cfg = SandboxConfig(port=port, state_dir=tmp_path_factory.mktemp("sandbox"))
+def start_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
+    """Start a sandbox server on a free port with its own state folder; stop it afterwards."""
+    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path_factory.mktemp("sandbox"))
     print(cli.up(cfg))
     yield cfg
     cli.down(cfg)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
+    """A sandbox server for this test session, on its own port so a user's sandbox is untouched.
+
+    A test module that must see an otherwise empty AWS (e.g. "teardown leaves nothing behind")
+    overrides this fixture with a module-scoped one built on start_sandbox().
+    """
+    yield from start_sandbox(tmp_path_factory)
 
 
 @pytest.fixture

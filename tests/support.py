@@ -47,6 +47,10 @@ class PlaybookRun:
                 for host, result in task.get("hosts", {}).items():
                     if result.get("failed") or result.get("unreachable"):
                         found.append(f"{host}: {task['task']['name']}: {result.get('msg', result)}")
+                        # A loop's own message is only "One or more items failed": add each item's.
+                        for item in result.get("results", []):
+                            if isinstance(item, dict) and item.get("failed"):
+                                found.append(f"{host}: {task['task']['name']}: {item.get('msg', item)}")
         return found
 
 

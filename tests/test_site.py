@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import start_sandbox
 from tests.support import run_playbook
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
@@ -17,6 +18,12 @@ pytestmark = pytest.mark.slow
 
 def _name(tags: list[dict[str, str]] | None) -> str:
     return next((t["Value"] for t in tags or [] if t["Key"] == "Name"), "")
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """A sandbox of this module's own: other suites' leftovers must not hide or fake a leftover here."""
+    yield from start_sandbox(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

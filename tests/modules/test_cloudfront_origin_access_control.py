@@ -9,8 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.modules.test_cloudfront_ha_distribution import run_playbook
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, run_playbook
 
 TARGET = Path("tests/modules/targets/cloudfront_origin_access_control.yml")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import REPO_ROOT, VENV_BIN, PlaybookRun, ansible_env
+from tests.support import REPO_ROOT, run_playbook
 
 _spec = importlib.util.spec_from_file_location(
     "ecs_cluster_settings", REPO_ROOT / "plugins" / "modules" / "ecs_cluster_settings.py"
@@ -107,24 +106,6 @@ def test_ansible_doc_renders() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "container_insights" in proc.stdout
-
-
-def run_playbook(playbook: Path, *, sandbox_port: int, extra_vars: dict[str, Any]) -> PlaybookRun:
-    """tests.support.run_playbook, except for ANSIBLE_CALLBACKS_ENABLED.
-
-    support.run_playbook sets it to "", which ansible-core 2.19 rejects ("A non-empty plugin name is
-    required", rc 250). Switch back to support.run_playbook once it names the JSON callback there.
-    """
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/sandbox/hosts.yml", str(playbook)]
-    cmd += ["--extra-vars", json.dumps(extra_vars)]
-    env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-    try:
-        doc = json.loads(proc.stdout[proc.stdout.index("{") :])
-    except ValueError:
-        doc = {"stats": {}, "plays": []}
-    return PlaybookRun(proc.returncode, doc.get("stats", {}), doc.get("plays", []), proc.stdout, proc.stderr)
 
 
 def test_module_on_sandbox(sandbox: Any) -> None:

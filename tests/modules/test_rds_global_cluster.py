@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import REPO_ROOT, VENV_BIN, PlaybookRun, ansible_env
+from tests.support import REPO_ROOT, run_playbook
 
 _spec = importlib.util.spec_from_file_location(
     "rds_global_cluster", REPO_ROOT / "plugins" / "modules" / "rds_global_cluster.py"
@@ -142,20 +140,6 @@ def test_describe_ignores_other_clusters_an_api_might_return() -> None:
 
 
 # --- integration: the module on the sandbox -------------------------------------------------------
-
-
-def run_playbook(playbook: Path, *, sandbox_port: int, extra_vars: dict[str, Any]) -> PlaybookRun:
-    """tests.support.run_playbook, except for ANSIBLE_CALLBACKS_ENABLED ("" is rejected by ansible-core 2.19)."""
-    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "inventories/sandbox/hosts.yml", str(playbook)]
-    cmd += ["--extra-vars", json.dumps(extra_vars)]
-    env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-    try:
-        doc = json.loads(proc.stdout[proc.stdout.index("{") :])
-    except ValueError:
-        doc = {"stats": {}, "plays": []}
-    return PlaybookRun(proc.returncode, doc.get("stats", {}), doc.get("plays", []), proc.stdout, proc.stderr)
 
 
 def test_module_create_modify_delete(sandbox: Any, aws: Callable[..., Any]) -> None:

@@ -20,6 +20,11 @@ def test_every_area_role_has_a_scenario():
 @pytest.mark.parametrize("role", SCENARIOS)
 def test_molecule(role, sandbox):
     env = ansible_env(sandbox.port, {"VIRTUAL_ENV": str(VENV_BIN.parent), "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"})
+    # Molecule keeps a scenario's state (e.g. "prepared") under ~/.ansible/tmp across runs; a
+    # stale one from an interrupted run would skip prepare. Start from a clean slate.
+    subprocess.run(
+        [str(VENV_BIN / "molecule"), "reset"], cwd=REPO_ROOT / "roles" / role, env=env, capture_output=True, check=False
+    )
     proc = subprocess.run(
         [str(VENV_BIN / "molecule"), "test"],
         cwd=REPO_ROOT / "roles" / role,
