@@ -243,6 +243,14 @@ def test_teardown_leaves_nothing_behind(deployed, sandbox, aws):
         ] == []
         assert aws("cloudwatch", region).describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"] == []
         assert [t for t in aws("sns", region).list_topics()["Topics"] if PREFIX in t["TopicArn"]] == []
+        assert (
+            aws("application-autoscaling", region).describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+            == []
+        )
+        clusters = aws("ecs", region).list_clusters()["clusterArns"]
+        if clusters:  # deleted clusters stay listed as INACTIVE for a while, on AWS too
+            described = aws("ecs", region).describe_clusters(clusters=clusters)["clusters"]
+            assert [c["clusterName"] for c in described if c["status"] != "INACTIVE"] == []
     assert aws("rds", PRIMARY).describe_global_clusters()["GlobalClusters"] == []
     assert [b for b in aws("s3", PRIMARY).list_buckets()["Buckets"] if b["Name"].startswith(PREFIX)] == []
     assert aws("route53", PRIMARY).list_hosted_zones()["HostedZones"] == []
