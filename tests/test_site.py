@@ -4,6 +4,8 @@ teardown leaves nothing behind. The tests in this file run in order and share on
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import start_sandbox
@@ -111,8 +113,20 @@ def test_global_database_has_two_members_one_writer(deployed, aws):
 
 
 def test_master_credentials_live_in_secrets_manager(deployed, aws):
-    secrets = aws("secretsmanager", PRIMARY).list_secrets()["SecretList"]
-    assert any("aurora" in s["Name"] or "database" in s["Name"] or s["Name"].startswith("rds!") for s in secrets)
+    (global_cluster,) = aws("rds", PRIMARY).describe_global_clusters()["GlobalClusters"]
+    # A secondary inherits the primary's master user, so both regions' secrets name the primary's.
+    (primary,) = aws("rds", PRIMARY).describe_db_clusters(DBClusterIdentifier=f"{PREFIX}-{PRIMARY}-aurora")[
+        "DBClusters"
+    ]
+    for region in REGIONS:
+        secrets = aws("secretsmanager", region)
+        (entry,) = [s for s in secrets.list_secrets()["SecretList"] if s["Name"] == f"{PREFIX}-database-master"]
+        secret = json.loads(secrets.get_secret_value(SecretId=entry["ARN"])["SecretString"])
+        assert {"username", "password", "host", "port", "dbname", "engine"} <= set(secret)
+        assert len(secret["password"]) >= 16
+        assert secret["username"] == primary["MasterUsername"]
+        # The global writer endpoint, so the same secret stays right after a failover.
+        assert secret["host"] == global_cluster["Endpoint"]
 
 
 def test_static_assets_replicate_to_the_secondary(deployed, aws):
