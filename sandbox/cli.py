@@ -95,7 +95,18 @@ def up(cfg: SandboxConfig) -> str:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     with cfg.logfile.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", "--port", str(cfg.port)],
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--port",
+                str(cfg.port),
+                "--state-dir",
+                str(cfg.state_dir),
+                "--edge-port",
+                str(cfg.edge.rsplit(":", 1)[1]),
+            ],
             cwd=config.REPO_ROOT,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -135,12 +146,37 @@ def _terminate(pid: int) -> None:
 
 def down(cfg: SandboxConfig) -> str:
     pid = _read_pid(cfg)
+    strays = _stop_stray_postgres(cfg)
     if pid is None:
-        return "sandbox not running"
+        return "sandbox not running" + (f"; stopped {strays} stray PostgreSQL server(s)" if strays else "")
     if _alive(pid):
         _terminate(pid)
+    strays += _stop_stray_postgres(cfg)
     cfg.pidfile.unlink(missing_ok=True)
-    return f"sandbox stopped (pid {pid})"
+    return f"sandbox stopped (pid {pid})" + (f"; stopped {strays} stray PostgreSQL server(s)" if strays else "")
+
+
+def _stop_stray_postgres(cfg: SandboxConfig) -> int:
+    """Stop PostgreSQL servers still running on data folders under the state folder.
+
+    pg_ctl detaches the postmaster into a session of its own, so killing the sandbox's process group
+    does not reach it; a server that died without its shutdown hooks would leave them running.
+    """
+    stopped = 0
+    for pidfile in cfg.state_dir.glob("**/postmaster.pid"):
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if not _alive(pid):
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGQUIT)  # PostgreSQL's "immediate shutdown"
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stopped += 1
+    return stopped
 
 
 def _require_running(cfg: SandboxConfig) -> int:
@@ -184,7 +220,37 @@ def status(cfg: SandboxConfig) -> tuple[str, bool]:
 
 
 def env_lines(cfg: SandboxConfig) -> str:
-    return "\n".join(f"export {key}={value}" for key, value in cfg.client_env().items())
+    lines = [f"export {key}={value}" for key, value in cfg.client_env().items()]
+    # The edge: the sandbox's stand-in for the public domain and CloudFront.
+    lines.append(f"export SANDBOX_URL={cfg.edge}")
+    return "\n".join(lines)
+
+
+def _control(cfg: SandboxConfig, path: str, body: dict[str, object]) -> dict[str, object]:
+    _require_running(cfg)
+    req = urllib.request.Request(  # noqa: S310 - our own loopback endpoint
+        f"{cfg.endpoint}/_sandbox/{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310 - loopback
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise SandboxError(str(message)) from None
+
+
+def outage(cfg: SandboxConfig, region: str) -> str:
+    result = _control(cfg, "outage", {"region": region})
+    return f"region {region} is dark" + ("" if result.get("changed") else " (it already was)")
+
+
+def restore(cfg: SandboxConfig, region: str) -> str:
+    result = _control(cfg, "restore", {"region": region})
+    return f"region {region} restored" + ("" if result.get("changed") else " (it was not dark)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,15 +258,28 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("up", "down", "reset", "status", "env"):
         sub.add_parser(name)
+    for name, text in (("outage", "take a region dark"), ("restore", "bring a dark region back")):
+        sub.add_parser(name, help=text).add_argument("region", choices=REGIONS)
     serve_parser = sub.add_parser("serve", help="run the server in the foreground")
     serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument("--state-dir", type=Path)
+    serve_parser.add_argument("--edge-port", type=int)
     args = parser.parse_args(argv)
     cfg = config.load()
     try:
         if args.command == "serve":
             from sandbox.server import serve
 
-            serve(args.port or cfg.port)
+            serve(
+                SandboxConfig(
+                    port=args.port or cfg.port,
+                    state_dir=args.state_dir or cfg.state_dir,
+                    edge_port=args.edge_port or cfg.edge_port,
+                )
+            )
+            return 0
+        if args.command in ("outage", "restore"):
+            print({"outage": outage, "restore": restore}[args.command](cfg, args.region))
             return 0
         if args.command == "status":
             text, ok = status(cfg)

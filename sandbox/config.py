@@ -27,6 +27,12 @@ DEFAULT_REGION = "us-east-1"
 class SandboxConfig:
     port: int
     state_dir: Path
+    # The edge (the local stand-in for CloudFront and the public domain): SANDBOX_URL.
+    edge_port: int = 0
+
+    @property
+    def edge(self) -> str:
+        return f"http://{HOST}:{self.edge_port or self.port + 1}"
 
     @property
     def endpoint(self) -> str:
@@ -62,4 +68,12 @@ def load() -> SandboxConfig:
     if not 1 <= port <= 65535:
         raise SystemExit(f"SANDBOX_PORT={port} is out of range: choose a port between 1 and 65535")
     state_dir = Path(os.environ.get("SANDBOX_STATE_DIR", REPO_ROOT / ".sandbox")).resolve()
-    return SandboxConfig(port=port, state_dir=state_dir)
+    edge_port = _port("SANDBOX_EDGE_PORT", port + 1)
+    return SandboxConfig(port=port, state_dir=state_dir, edge_port=edge_port)
+
+
+def _port(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SystemExit(f"{variable}={raw!r} is not a port number: set it to an integer between 1 and 65535")
+    return int(raw)

@@ -48,11 +48,15 @@ def build_app() -> SandboxApp:
     return app
 
 
-def serve(port: int) -> None:
+def serve(cfg: config.SandboxConfig) -> None:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
+    from sandbox import runtime
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    port = cfg.port
+    rt = runtime.init(cfg.state_dir, cfg.port, int(cfg.edge.rsplit(":", 1)[1]))
     app = build_app()
     # threaded=True: Ansible runs both regions at once and modules poll while others write.
     server = make_server(config.HOST, port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -68,5 +72,9 @@ def serve(port: int) -> None:
     signal.signal(signal.SIGINT, _stop)
     log.info("sandbox listening on http://%s:%d with extensions: %s", config.HOST, port, ", ".join(app.extensions))
     sys.stdout.flush()
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        # Databases, app processes and listeners the live extensions started go with the server.
+        rt.shutdown()
     log.info("sandbox stopped")

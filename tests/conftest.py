@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 def start_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
     """Start a sandbox server on a free port with its own state folder; stop it afterwards."""
-    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path_factory.mktemp("sandbox"))
+    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path_factory.mktemp("sandbox"), edge_port=_free_port())
     print(cli.up(cfg))
     yield cfg
     cli.down(cfg)

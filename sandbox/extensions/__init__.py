@@ -26,6 +26,15 @@ EXTENSIONS = [
     "ecs_service_attributes",
     "elbv2_alb_default_attributes",
     "ecs_cluster_capacity_providers",
+    # The live extensions: they run what moto only records (sandbox/runtime.py is their shared base).
+    "aurora_postgres",
+    "ecs_tasks",
+    "elbv2_listeners",
+    "route53_health_checks",
+    "edge",
+    "s3_replication_copies",
+    # Last, so that it sees every request first: control routes, outages, reset.
+    "sandbox_control",
 ]
 
 

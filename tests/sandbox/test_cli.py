@@ -47,7 +47,7 @@ def test_bad_port_setting_names_the_variable(tmp_path):
 
 
 def test_life_cycle(tmp_path):
-    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path)
+    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path, edge_port=_free_port())
     text, running = cli.status(cfg)
     assert not running and "stopped" in text
     with pytest.raises(cli.SandboxError, match="make sandbox-up"):
@@ -96,3 +96,6 @@ def test_env_prints_export_lines(tmp_path):
     lines = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
     assert lines["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4999"
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"} <= set(lines)
+    assert lines["SANDBOX_URL"] == "http://127.0.0.1:5000", (
+        "the edge listens next to the API unless SANDBOX_EDGE_PORT says otherwise"
+    )
