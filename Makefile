@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env bench-webapp bench-deploy lock
+        sandbox-status sandbox-env sandbox-outage sandbox-restore bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,8 +18,9 @@ help: ## List the targets
 bootstrap: ## Create .venv with the pinned dependencies and check system packages
 	@scripts/bootstrap.sh
 
-deploy: bootstrap sandbox-up ## The main job: sandbox up, then site.yml against the sandbox inventory
+deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves
 	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
+	@$(PY) -m sandbox serving
 
 teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up; fi
@@ -47,14 +48,25 @@ sandbox-reset: bootstrap ## Forget every resource in the sandbox
 sandbox-status: bootstrap ## Is the sandbox running, and what does it hold
 	@$(PY) -m sandbox status
 
-sandbox-env: bootstrap ## Print export lines that point any AWS client at the sandbox
+sandbox-env: bootstrap ## Print export lines that point any AWS client at the sandbox (and SANDBOX_URL, the edge)
 	@$(PY) -m sandbox env
+
+sandbox-outage: bootstrap ## Take a whole region dark: make sandbox-outage REGION=us-east-1
+	@test -n "$(REGION)" || { echo "name the region: make sandbox-outage REGION=us-east-1 (or us-west-2)" >&2; exit 2; }
+	@$(PY) -m sandbox outage $(REGION)
+
+sandbox-restore: bootstrap ## Bring a dark region back: make sandbox-restore REGION=us-east-1
+	@test -n "$(REGION)" || { echo "name the region: make sandbox-restore REGION=us-east-1 (or us-west-2)" >&2; exit 2; }
+	@$(PY) -m sandbox restore $(REGION)
 
 bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (prints req/s, p50, p99)
 	$(PY) scripts/bench_webapp.py
 
 bench-deploy: bootstrap ## Time site.yml from an empty sandbox and a no-op re-run (prints seconds and task count)
 	$(PY) scripts/bench_deploy.py
+
+bench-sandbox: bootstrap ## Sandbox budgets: memory with both regions deployed, time to serving, outage detection
+	$(PY) scripts/bench_sandbox.py
 
 lock: ## Re-pin requirements/lock.txt from requirements/requirements.in
 	@scripts/bootstrap.sh

@@ -243,6 +243,40 @@ def _control(cfg: SandboxConfig, path: str, body: dict[str, object]) -> dict[str
         raise SandboxError(str(message)) from None
 
 
+def fault(cfg: SandboxConfig, name: str, pairs: list[str]) -> str:
+    """POST /_sandbox/faults/<name> with key=value arguments (e.g. kill-az az=us-east-1a)."""
+    body: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SandboxError(f"fault argument {pair!r} is not key=value (e.g. region=us-east-1)")
+        body[key] = value
+    return json.dumps(_control(cfg, f"faults/{name}", body), indent=1)
+
+
+def serving(cfg: SandboxConfig, timeout: float) -> str:
+    """Wait until the edge serves the app (GET /api/status answers 200) and say who serves."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{cfg.edge}/api/status", timeout=5) as resp:  # noqa: S310 - loopback
+                status = json.load(resp)
+            return (
+                f"serving at {cfg.edge}: region {status.get('region')}, database {status.get('role')}\n"
+                f"try: curl {cfg.edge}/health; curl {cfg.edge}/api/status; curl {cfg.edge}/api/data"
+            )
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read(300).decode(errors='replace')}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(1)
+    raise SandboxError(
+        f"the edge {cfg.edge} did not serve /api/status within {timeout:.0f}s (last: {last}); "
+        "check `make sandbox-status` and the logs under the sandbox state folder"
+    )
+
+
 def outage(cfg: SandboxConfig, region: str) -> str:
     result = _control(cfg, "outage", {"region": region})
     return f"region {region} is dark" + ("" if result.get("changed") else " (it already was)")
@@ -260,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name)
     for name, text in (("outage", "take a region dark"), ("restore", "bring a dark region back")):
         sub.add_parser(name, help=text).add_argument("region", choices=REGIONS)
+    fault_parser = sub.add_parser(
+        "fault", help="inject a finer fault: kill-task, kill-az, stop-database, start-database"
+    )
+    fault_parser.add_argument("name")
+    fault_parser.add_argument("args", nargs="*", metavar="key=value", default=[])
+    serving_parser = sub.add_parser("serving", help="wait until the edge (SANDBOX_URL) serves the app")
+    serving_parser.add_argument("--timeout", type=float, default=120)
     serve_parser = sub.add_parser("serve", help="run the server in the foreground")
     serve_parser.add_argument("--port", type=int)
     serve_parser.add_argument("--state-dir", type=Path)
@@ -277,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
                     edge_port=args.edge_port or cfg.edge_port,
                 )
             )
+            return 0
+        if args.command == "fault":
+            print(fault(cfg, args.name, args.args))
+            return 0
+        if args.command == "serving":
+            print(serving(cfg, args.timeout))
             return 0
         if args.command in ("outage", "restore"):
             print({"outage": outage, "restore": restore}[args.command](cfg, args.region))

@@ -4,10 +4,16 @@ teardown leaves nothing behind. The tests in this file run in order and share on
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
+from sandbox import cli
 from tests.conftest import start_sandbox
 from tests.support import run_playbook
 
@@ -234,6 +240,174 @@ def test_check_mode_on_the_deployed_stack_reports_no_changes(deployed, sandbox):
     run = run_playbook("site.yml", sandbox_port=sandbox.port, check=True, timeout=1800)
     assert run.returncode == 0, "\n".join(run.failure_messages())
     assert run.changed == 0, run.changed_tasks()
+
+
+# -- the live sandbox: the deployed app serves, replicates and fails over for real -----------------
+
+
+def _edge(sandbox, method: str, path: str, body: dict | None = None, *, base: str | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(  # noqa: S310 - the sandbox's loopback edge
+        f"{base or sandbox.edge}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, {"error": exc.read(500).decode(errors="replace")}
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, {"error": str(exc)}
+
+
+class ContinuousWriter(threading.Thread):
+    """POSTs a record through the edge every few milliseconds; remembers what was acknowledged (201)."""
+
+    def __init__(self, sandbox) -> None:
+        super().__init__(daemon=True)
+        self.sandbox = sandbox
+        self.stop = threading.Event()
+        self.acknowledged: list[tuple[int, str]] = []
+        self.failures: list[str] = []
+        self.successes: list[float] = []
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            key = f"writer-{n}"
+            status, body = _edge(self.sandbox, "POST", "/api/data", {"key": key, "value": "x"})
+            if status == 201:
+                self.acknowledged.append((body["id"], key))
+                self.successes.append(time.monotonic())
+            else:
+                self.failures.append(f"{status}: {str(body)[:120]}")
+                time.sleep(0.05)
+            time.sleep(0.02)
+
+    def longest_gap(self, started: float, ended: float) -> float:
+        points = [started, *self.successes, ended]
+        return max(b - a for a, b in itertools.pairwise(points))
+
+
+def _global(aws) -> dict:
+    (cluster,) = aws("rds", SECONDARY).describe_global_clusters()["GlobalClusters"]
+    return cluster
+
+
+def _writer_region(cluster: dict) -> str:
+    (writer,) = [m["DBClusterArn"] for m in cluster["GlobalClusterMembers"] if m["IsWriter"]]
+    return writer.split(":")[3]
+
+
+def _wait_global(aws, want_writer: str, timeout: float = 180) -> dict:
+    """Until want_writer's cluster is the writer, no operation runs and every reader is connected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cluster = _global(aws)
+        readers = [m for m in cluster["GlobalClusterMembers"] if not m["IsWriter"]]
+        if (
+            not cluster.get("FailoverState")
+            and _writer_region(cluster) == want_writer
+            and all(m.get("SynchronizationStatus") == "connected" for m in readers)
+        ):
+            return cluster
+        assert time.monotonic() < deadline, f"global cluster did not settle with the writer in {want_writer}: {cluster}"
+        time.sleep(1)
+
+
+def _cluster_arn(aws, region: str) -> str:
+    return aws("rds", region).describe_db_clusters(DBClusterIdentifier=f"{PREFIX}-{region}-aurora")["DBClusters"][0][
+        "DBClusterArn"
+    ]
+
+
+def test_app_serves_reads_and_writes_through_the_edge(deployed, sandbox):
+    cli.serving(sandbox, timeout=120)
+    assert _edge(sandbox, "GET", "/health")[0] == 200
+    status, body = _edge(sandbox, "GET", "/api/status")
+    assert status == 200 and body["region"] == PRIMARY and body["role"] == "writer", body
+    status, record = _edge(sandbox, "POST", "/api/data", {"key": "e2e", "value": "through the edge"})
+    assert status == 201 and record["region"] == PRIMARY, record
+    status, read = _edge(sandbox, "GET", f"/api/data/{record['id']}")
+    assert status == 200 and read["value"] == "through the edge"
+    status, page = _edge(sandbox, "GET", "/api/data?limit=5")
+    assert status == 200 and record["id"] in [item["id"] for item in page["items"]]
+
+
+def test_switchover_loses_no_acknowledged_write(deployed, sandbox, aws):
+    gid = _global(aws)["GlobalClusterIdentifier"]
+    writer = ContinuousWriter(sandbox)
+    started = time.monotonic()
+    writer.start()
+    try:
+        time.sleep(2)
+        for target in (SECONDARY, PRIMARY):  # there and back: the layout the next tests expect
+            aws("rds", target).switchover_global_cluster(
+                GlobalClusterIdentifier=gid, TargetDbClusterIdentifier=_cluster_arn(aws, target)
+            )
+            _wait_global(aws, target)
+            time.sleep(2)
+    finally:
+        writer.stop.set()
+        writer.join(30)
+    ended = time.monotonic()
+    assert len(writer.acknowledged) > 20, writer.failures[-5:]
+    lost = [key for record_id, key in writer.acknowledged if _edge(sandbox, "GET", f"/api/data/{record_id}")[0] != 200]
+    print(
+        f"switchover there and back: {len(writer.acknowledged)} acknowledged writes, {len(writer.failures)} refused, "
+        f"longest time without a successful write {writer.longest_gap(started, ended):.2f} s"
+    )
+    assert lost == [], f"acknowledged writes lost in the switchover: {lost[:10]}"
+
+
+def test_region_outage_moves_reads_and_the_old_primary_rejoins(deployed, sandbox, aws):
+    route53 = aws("route53", PRIMARY)
+    checks = route53.list_health_checks()["HealthChecks"]
+    (east_check,) = [c for c in checks if PRIMARY in c["HealthCheckConfig"].get("FullyQualifiedDomainName", "")]
+    config = east_check["HealthCheckConfig"]
+    budget = config["RequestInterval"] * (config["FailureThreshold"] + 1)
+
+    cli.outage(sandbox, PRIMARY)
+    try:
+        dark = time.monotonic()
+        served = detected = None
+        while time.monotonic() - dark < budget + 5 and (served is None or detected is None):
+            status, body = _edge(sandbox, "GET", "/api/status")
+            if served is None and status == 200 and body["region"] == SECONDARY:
+                served = time.monotonic() - dark
+                assert body["role"] == "replica", body  # the writer is dark and nothing failed over yet
+            observations = route53.get_health_check_status(HealthCheckId=east_check["Id"])["HealthCheckObservations"]
+            if detected is None and all(o["StatusReport"]["Status"].startswith("Failure") for o in observations):
+                detected = time.monotonic() - dark
+            time.sleep(0.5)
+        print(f"us-east-1 dark: edge served us-west-2 after {served} s, health check failing after {detected} s")
+        assert served is not None and served <= budget, f"the edge did not serve from {SECONDARY} within {budget} s"
+        assert detected is not None and detected <= budget, f"the health check did not fail within {budget} s"
+        assert _edge(sandbox, "GET", "/api/data?limit=1")[0] == 200, "reads keep working from the secondary"
+
+        # Unplanned: promote the secondary with data loss allowed, through the secondary's API only.
+        gid = _global(aws)["GlobalClusterIdentifier"]
+        aws("rds", SECONDARY).failover_global_cluster(
+            GlobalClusterIdentifier=gid, TargetDbClusterIdentifier=_cluster_arn(aws, SECONDARY), AllowDataLoss=True
+        )
+        deadline = time.monotonic() + 120
+        while _writer_region(_global(aws)) != SECONDARY or _global(aws).get("FailoverState"):
+            assert time.monotonic() < deadline, _global(aws)
+            time.sleep(1)
+        west_alb = aws("elbv2", SECONDARY).describe_load_balancers()["LoadBalancers"][0]["DNSName"]
+        base = "http://" + _sandbox_names(sandbox)[f"{west_alb.lower()}:80"]
+        status, record = _edge(sandbox, "POST", "/api/data", {"key": "after-failover", "value": "west"}, base=base)
+        assert status == 201 and record["region"] == SECONDARY, record
+    finally:
+        cli.restore(sandbox, PRIMARY)
+    cluster = _wait_global(aws, SECONDARY, timeout=180)
+    (east,) = [m for m in cluster["GlobalClusterMembers"] if f":{PRIMARY}:" in m["DBClusterArn"]]
+    assert not east["IsWriter"] and east["SynchronizationStatus"] == "connected"
+
+
+def _sandbox_names(sandbox) -> dict[str, str]:
+    with urllib.request.urlopen(f"{sandbox.endpoint}/_sandbox/", timeout=10) as resp:  # noqa: S310 - loopback
+        return json.load(resp)["names"]
 
 
 def test_teardown_leaves_nothing_behind(deployed, sandbox, aws):
