@@ -44,3 +44,21 @@ def test_overlap_and_validity():
     assert not is_cidr("10.10.0.1/16")
     assert not is_cidr("10.10.0.0")
     assert not is_cidr(True)
+
+
+# --- failover report figures (plugins/filter/failover.py) ---------------------------------------------
+
+failover_filters = load_module_file(REPO_ROOT / "plugins" / "filter" / "failover.py")
+
+
+def test_writerless_seconds_from_the_request_to_the_new_writer() -> None:
+    timeline = [
+        {"elapsed_s": 0.0, "event": "no operation running; writer east"},
+        {"elapsed_s": 0.4, "event": "SwitchoverGlobalCluster requested for west"},
+        {"elapsed_s": 1.5, "event": "operation switching-over"},
+        {"elapsed_s": 7.9, "event": "operation finished; writer west; east pending-resync"},
+    ]
+    arn = "arn:aws:rds:us-west-2:123456789012:cluster:west"
+    assert failover_filters.failover_writerless_seconds(timeline, arn) == 7.5
+    assert failover_filters.failover_writerless_seconds(timeline[:3], arn) is None, "never became the writer"
+    assert failover_filters.failover_writerless_seconds(timeline[:1], arn) is None, "nothing was requested"
