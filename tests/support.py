@@ -88,6 +88,7 @@ def run_playbook(
     check: bool = False,
     args: list[str] | None = None,
     timeout: int = 900,
+    env: dict[str, str] | None = None,
 ) -> PlaybookRun:
     """Run ansible-playbook with the JSON callback and return its parsed result."""
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
@@ -96,9 +97,9 @@ def run_playbook(
     if check:
         cmd.append("--check")
     cmd += args or []
-    env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    run_env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})})
+    run_env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         doc = json.loads(proc.stdout[proc.stdout.index("{") :])
     except ValueError:
