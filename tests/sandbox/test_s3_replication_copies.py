@@ -421,3 +421,33 @@ def test_missing_unversioned_or_unusable_key_destination_fails(
         Dimensions=[{"Name": "SourceBucket", "Value": source}],
     )["Metrics"]
     assert sorted(next(d["Value"] for d in m["Dimensions"] if d["Name"] == "RuleId") for m in failed) == ["gone", "kms"]
+
+
+# -- rule selection, in process (no sandbox needed) ----------------------------------------------------
+
+
+def _plan(
+    rules: list[dict[str, Any]], key: str, kind: str = "object", tags: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
+    from sandbox.extensions.s3_replication_copies import plan_legs
+
+    legs = plan_legs({"Role": ROLE_ARN, "Rules": rules}, key, kind, tags or {}, None)
+    return sorted((leg.destination, leg.rule_id) for leg in legs)
+
+
+def test_rule_selection_v1_disabled_not_and_several_destinations() -> None:
+    v1 = {"ID": "v1", "Prefix": "logs/", "Status": "Enabled", "Destination": {"Bucket": "arn:aws:s3:::d1"}}
+    # V1 rules replicate delete markers (no DeleteMarkerReplication element in that schema).
+    assert _plan([v1], "logs/a", "delete-marker") == [("d1", "v1")]
+    assert _plan([{**v1, "Status": "Disabled"}], "logs/a") == []
+    excluding = _rule("not", "d1")
+    excluding["Filter"] = {"Not": {"Or": {"Prefixes": ["tmp/"], "Tags": [{"Key": "private", "Value": "yes"}]}}}
+    assert _plan([excluding], "tmp/x") == []
+    assert _plan([excluding], "a", tags={"private": "yes"}) == []
+    assert _plan([excluding], "a") == [("d1", "not")]
+    # Rules to different buckets all apply; a tag rule never matches a delete marker (it has no tags).
+    tagged = _rule("tagged", "d2")
+    tagged["Filter"] = {"Tag": {"Key": "env", "Value": "prod"}}
+    both = [_rule("all", "d1", DeleteMarkerReplication={"Status": "Enabled"}), tagged]
+    assert _plan(both, "k", tags={"env": "prod"}) == [("d1", "all"), ("d2", "tagged")]
+    assert _plan(both, "k", "delete-marker") == [("d1", "all")]
