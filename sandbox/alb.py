@@ -1,0 +1,1490 @@
+"""The data plane of the sandbox's Application Load Balancers: HTTP listeners, routing, target health.
+
+sandbox/extensions/elbv2_listeners.py keeps this in step with what the ELBv2 API recorded (it hands
+``Balancer.apply`` plain snapshots: ``ListenerSpec`` and ``TargetGroupSpec``); everything here runs on
+the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it needs no locks.
+
+- **Listeners.** Each listener is an HTTP/1.1 server on 127.0.0.1 (a port fixed for the listener's
+  life), written on asyncio protocols with httptools' C parser: it sits on the hot path of load tests
+  (edge -> ALB -> app), so there is no framework, no task per request, and upstream connections are
+  kept alive in a pool per target address. Request bodies are read in full before they are forwarded
+  (with a Content-Length); response bodies stream back (re-chunked when the target did not give a
+  length). WebSocket/``Upgrade`` requests are not supported (answered 400).
+- **Routing** as an ALB does it: rules by priority (path-pattern, host-header, http-header,
+  http-request-method, query-string and source-ip conditions; ``*`` and ``?`` wildcards), then the
+  default action. ``forward`` (one target group, or a weighted ``ForwardConfig``) goes round robin to
+  the group's healthy targets; with none healthy it fails open across the unhealthy ones, as AWS does;
+  with nothing routable (no targets, or only targets still in their initial health checks, which AWS
+  does not route to either) the answer is 503. ``redirect`` fills the ``#{protocol}``, ``#{host}``,
+  ``#{port}``, ``#{path}``, ``#{query}`` placeholders; ``fixed-response`` answers as configured.
+  Authentication actions cannot be emulated and are skipped. Targets get ``X-Forwarded-For`` (per the
+  ``routing.http.xff_header_processing.mode`` attribute), ``X-Forwarded-Proto``, ``X-Forwarded-Port``
+  and ``X-Amzn-Trace-Id``. Errors are the ALB's own: 502 when the target refuses the connection, breaks
+  it or answers garbage (or its address does not resolve in the sandbox), 504 when the target sends
+  nothing for the load balancer's ``idle_timeout.timeout_seconds`` (checked once a second). Responses
+  the load balancer makes itself (errors, redirects, fixed responses) carry ``Server: awselb/2.0``;
+  proxied responses carry the target's headers only.
+- **Target health.** Every registered target of a target group that a load balancer uses is probed
+  every ``HealthCheckIntervalSeconds`` (the first probe goes out at registration) with
+  ``GET <path>`` through the sandbox's name map, within ``HealthCheckTimeoutSeconds``, and matched
+  against ``Matcher.HttpCode``. States and reasons are DescribeTargetHealth's: ``initial``
+  (``Elb.RegistrationInProgress`` until the first probe answers, then ``Elb.InitialHealthChecking``),
+  ``healthy``, ``unhealthy`` (``Target.ResponseCodeMismatch``, ``Target.Timeout``,
+  ``Target.FailedHealthChecks``), ``unused`` (``Target.NotInUse`` while no listener forwards to the
+  group), ``unavailable`` (``Target.HealthCheckDisabled``) and ``draining``
+  (``Target.DeregistrationInProgress`` for ``deregistration_delay.timeout_seconds``, then gone).
+  Transitions follow the AWS guide: a new target is healthy after ONE passing check ("After your
+  target is registered, it must pass one health check to be considered healthy") and unhealthy after
+  ``UnhealthyThresholdCount`` consecutive failures; an unhealthy target needs ``HealthyThresholdCount``
+  consecutive passes to come back; a healthy one goes after ``UnhealthyThresholdCount`` failures.
+
+Where the sandbox cannot follow AWS: HTTPS listeners serve plain HTTP (the sandbox has no
+certificates), and HTTPS health checks are made in plain HTTP; a target whose address the sandbox
+does not know fails its health checks as ``Target.Timeout`` (after the timeout, as an address nothing
+answers on would) but a request sent to it gets 502 at once rather than a 504 after ALB's 10 s
+connect timeout; stickiness, slow start and the least-outstanding-requests algorithm are not modelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import ipaddress
+import logging
+import os
+import random
+import re
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httptools
+
+log = logging.getLogger("sandbox.alb")
+
+HOST = "127.0.0.1"
+Address = tuple[str, int]
+Resolver = Callable[[str, int], Address | None]
+
+# -- what the API configured, as immutable snapshots ---------------------------------------------------
+
+
+class _Request:
+    """One parsed client request (bodies are read in full before forwarding)."""
+
+    __slots__ = ("body", "headers", "keep_alive", "method", "url", "version")
+
+    def __init__(
+        self, method: bytes, url: bytes, headers: list[tuple[bytes, bytes]], body: bytes, keep_alive: bool, version: str
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.version = version
+
+    def header(self, lower_name: bytes) -> bytes | None:
+        for name, value in self.headers:
+            if name.lower() == lower_name:
+                return value
+        return None
+
+    def path_query(self) -> tuple[str, str]:
+        path, _, query = self.url.decode("latin-1").partition("?")
+        return path, query
+
+    def host(self, default: str) -> str:
+        """The Host header without its port (what host-header conditions and #{host} see)."""
+        raw = self.header(b"host")
+        if not raw:
+            return default
+        host = raw.decode("latin-1").strip()
+        if host.startswith("["):
+            return host.split("]", 1)[0] + "]"
+        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+Matcher = Callable[[_Request, str], bool]
+
+
+def _wildcard(values: Iterable[str], ignore_case: bool) -> re.Pattern[str]:
+    """ALB condition values: ``*`` any run of characters, ``?`` exactly one, everything else literal."""
+    patterns = ["".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in v) for v in values]
+    return re.compile(
+        "(?:" + "|".join(patterns or ["(?!)"]) + ")", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
+    )
+
+
+def _values(condition: dict[str, Any], config_key: str) -> list[Any]:
+    return list((condition.get(config_key) or {}).get("Values") or condition.get("Values") or [])
+
+
+def condition_from_api(condition: dict[str, Any]) -> Matcher:
+    """A listener rule condition (the ELBv2 API's RuleCondition shape) as a predicate on a request."""
+    kind = condition.get("Field")
+    if kind == "path-pattern":
+        path_re = _wildcard(_values(condition, "PathPatternConfig"), ignore_case=False)
+        return lambda req, _ip: path_re.fullmatch(req.path_query()[0]) is not None
+    if kind == "host-header":
+        host_re = _wildcard(_values(condition, "HostHeaderConfig"), ignore_case=True)
+        return lambda req, _ip: host_re.fullmatch(req.host("")) is not None
+    if kind == "http-header":
+        config = condition.get("HttpHeaderConfig") or {}
+        name = str(config.get("HttpHeaderName", "")).lower().encode("latin-1")
+        value_re = _wildcard(config.get("Values") or [], ignore_case=True)
+        return lambda req, _ip: any(
+            n.lower() == name and value_re.fullmatch(v.decode("latin-1")) for n, v in req.headers
+        )
+    if kind == "http-request-method":
+        methods = {m.encode() for m in _values(condition, "HttpRequestMethodConfig")}
+        return lambda req, _ip: req.method in methods
+    if kind == "query-string":
+        pairs = [
+            (None if p.get("Key") is None else _wildcard([p["Key"]], True), _wildcard([p.get("Value", "")], True))
+            for p in _values(condition, "QueryStringConfig")
+        ]
+
+        def query_matches(req: _Request, _ip: str) -> bool:
+            found = parse_qsl(req.path_query()[1], keep_blank_values=True)
+            return any(
+                (key_re is None or key_re.fullmatch(k)) and value_re.fullmatch(v)
+                for key_re, value_re in pairs
+                for k, v in found
+            )
+
+        return query_matches
+    if kind == "source-ip":
+        networks = [ipaddress.ip_network(v, strict=False) for v in _values(condition, "SourceIpConfig")]
+
+        def source_matches(_req: _Request, ip: str) -> bool:
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                return False
+            return any(address in net for net in networks)
+
+        return source_matches
+    log.warning("listener rule condition %r is not understood by the sandbox: the rule never matches", kind)
+    return lambda _req, _ip: False
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # forward | redirect | fixed-response
+    groups: tuple[tuple[str, int], ...] = ()  # (target group ARN, weight)
+    redirect: dict[str, str] = field(default_factory=dict)
+    status: int = 0
+    content_type: str = "text/plain"
+    body: bytes = b""
+
+    def group_arns(self) -> list[str]:
+        return [arn for arn, _weight in self.groups]
+
+
+def action_from_api(actions: list[dict[str, Any]]) -> Action:
+    """The terminal action of a rule (forward, redirect or fixed-response), from the API's Action shapes.
+
+    Authentication actions come first in a rule and cannot be performed here: they are skipped.
+    """
+    ordered = sorted(enumerate(actions), key=lambda item: (item[1].get("Order") or 0, item[0]))
+    for _index, data in reversed(ordered):
+        kind = data.get("Type")
+        if kind == "forward":
+            groups = [
+                (g["TargetGroupArn"], int(g.get("Weight", 1)))
+                for g in (data.get("ForwardConfig") or {}).get("TargetGroups") or []
+            ]
+            if not groups and data.get("TargetGroupArn"):
+                groups = [(data["TargetGroupArn"], 1)]
+            return Action("forward", groups=tuple(groups))
+        if kind == "redirect":
+            config = data.get("RedirectConfig") or {}
+            return Action("redirect", redirect={k: str(v) for k, v in config.items()})
+        if kind == "fixed-response":
+            config = data.get("FixedResponseConfig") or {}
+            return Action(
+                "fixed-response",
+                status=int(config.get("StatusCode", 200)),
+                content_type=str(config.get("ContentType") or "text/plain"),
+                body=str(config.get("MessageBody") or "").encode(),
+            )
+    return Action("fixed-response", status=503, body=b"")
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: float  # math.inf for the default rule
+    conditions: tuple[Matcher, ...]
+    action: Action
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    arn: str
+    scope: tuple[str, str]  # (account, region)
+    load_balancer_arn: str
+    load_balancer_name: str
+    dns_name: str
+    port: int
+    protocol: str  # HTTP | HTTPS
+    rules: tuple[Rule, ...]  # by priority, the default rule last
+    idle_timeout: float = 60.0
+    xff_mode: str = "append"  # append | preserve | remove
+    xff_client_port: bool = False
+    drop_invalid_headers: bool = False
+
+    @property
+    def region(self) -> str:
+        return self.scope[1]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    enabled: bool = True
+    protocol: str = "HTTP"
+    port: str = "traffic-port"
+    path: str = "/"
+    interval: float = 30.0
+    timeout: float = 5.0
+    healthy_threshold: int = 5
+    unhealthy_threshold: int = 2
+    matcher: str = "200"
+
+    def matches(self, code: int) -> bool:
+        for part in self.matcher.split(","):
+            low, _, high = part.strip().partition("-")
+            with contextlib.suppress(ValueError):
+                if int(low) <= code <= int(high or low):
+                    return True
+        return False
+
+
+@dataclass(frozen=True)
+class TargetGroupSpec:
+    arn: str
+    name: str
+    scope: tuple[str, str]
+    health: HealthCheck
+    deregistration_delay: float
+    targets: tuple[tuple[str, int], ...]  # (Id, Port) registered
+    attached: bool  # some listener of a load balancer forwards to it
+
+    @property
+    def region(self) -> str:
+        return self.scope[1]
+
+
+# -- target health --------------------------------------------------------------------------------------
+
+DESCRIPTIONS = {
+    "Elb.RegistrationInProgress": "Target registration is in progress",
+    "Elb.InitialHealthChecking": "Initial health checks in progress",
+    "Target.Timeout": "Request timed out",
+    "Target.FailedHealthChecks": "Health checks failed",
+    "Target.NotInUse": "Target group is not configured to receive traffic from the load balancer",
+    "Target.NotRegistered": "Target is not registered to the target group",
+    "Target.DeregistrationInProgress": "Target deregistration is in progress",
+    "Target.HealthCheckDisabled": "Health checks are disabled for the target group",
+}
+
+
+class _Target:
+    __slots__ = (
+        "description",
+        "drain_until",
+        "failures",
+        "id",
+        "next_probe",
+        "port",
+        "probing",
+        "reason",
+        "since",
+        "state",
+        "successes",
+    )
+
+    def __init__(self, target_id: str, port: int, now: float) -> None:
+        self.id = target_id
+        self.port = port
+        self.state = "initial"
+        self.reason: str | None = "Elb.RegistrationInProgress"
+        self.description: str | None = DESCRIPTIONS["Elb.RegistrationInProgress"]
+        self.successes = 0
+        self.failures = 0
+        self.next_probe = now
+        self.probing = False
+        self.drain_until = 0.0
+        self.since = time.time()
+
+    def set(self, state: str, reason: str | None = None, description: str | None = None) -> bool:
+        changed = state != self.state
+        if changed:
+            self.since = time.time()
+        self.state = state
+        self.reason = reason
+        self.description = description if description is not None else DESCRIPTIONS.get(reason or "")
+        return changed
+
+
+class _Group:
+    def __init__(self, spec: TargetGroupSpec) -> None:
+        self.spec = spec
+        self.targets: dict[str, _Target] = {}
+        self.routable: tuple[tuple[str, int], ...] = ()
+        self.rr = 0
+
+    def refresh(self) -> None:
+        """Recompute where requests go: healthy targets, else (fail open) the unhealthy ones."""
+        live = [t for t in self.targets.values() if t.state in ("healthy", "unavailable")]
+        if not live:
+            live = [t for t in self.targets.values() if t.state == "unhealthy"]
+        self.routable = tuple((t.id, t.port) for t in live)
+
+    def pick(self) -> tuple[str, int] | None:
+        routable = self.routable
+        if not routable:
+            return None
+        self.rr += 1
+        return routable[self.rr % len(routable)]
+
+
+# -- ALB-made responses -----------------------------------------------------------------------------------
+
+_ERROR_TITLES = {
+    400: "400 Bad Request",
+    502: "502 Bad Gateway",
+    503: "503 Service Temporarily Unavailable",
+    504: "504 Gateway Time-out",
+    301: "301 Moved Permanently",
+    302: "302 Found",
+}
+_date_cache: list[Any] = [0, b""]
+
+
+def _http_date() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode()
+    return _date_cache[1]
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+def _generated(
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    keep_alive: bool,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+    head_only: bool = False,
+) -> bytes:
+    """A response the load balancer makes itself (as AWS: with ``Server: awselb/2.0``)."""
+    lines = [
+        b"HTTP/1.1 %d %s\r\n" % (status, _reason(status)),
+        b"Server: awselb/2.0\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+        % (_http_date(), content_type, len(body)),
+    ]
+    lines.extend(b"%s: %s\r\n" % pair for pair in extra)
+    lines.append(b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+    if not head_only:
+        lines.append(body)
+    return b"".join(lines)
+
+
+def _error_page(status: int) -> bytes:
+    title = _ERROR_TITLES.get(status, f"{status} {_reason(status).decode()}")
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+
+
+def redirect_location(config: dict[str, str], req: _Request, spec: ListenerSpec) -> str:
+    """RedirectConfig with its #{...} placeholders filled from the request, as ALB builds Location."""
+    path, query = req.path_query()
+    values = {
+        "#{protocol}": spec.protocol.lower(),
+        "#{host}": req.host(spec.dns_name),
+        "#{port}": str(spec.port),
+        "#{path}": path.lstrip("/"),
+        "#{query}": query,
+    }
+
+    def fill(key: str, default: str) -> str:
+        text = config.get(key) or default
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    location = f"{fill('Protocol', '#{protocol}').lower()}://{fill('Host', '#{host}')}:{fill('Port', '#{port}')}"
+    location += fill("Path", "/#{path}")
+    filled_query = fill("Query", "#{query}")
+    return location + (f"?{filled_query}" if filled_query else "")
+
+
+# -- the proxy -------------------------------------------------------------------------------------------
+
+# Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own business on each side.
+_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+)
+# Request headers the load balancer sets or drops itself.
+_REQUEST_SPECIAL = _HOP | {
+    b"content-length",
+    b"expect",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-port",
+    b"x-amzn-trace-id",
+}
+_VALID_HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
+_METHODS_WITH_BODY = frozenset({b"POST", b"PUT", b"PATCH"})
+
+
+def _trace_id() -> bytes:
+    return b"Root=1-%08x-%s" % (int(time.time()), os.urandom(12).hex().encode())
+
+
+class _Pool:
+    """Idle keep-alive connections to targets, per local address (most recently used first)."""
+
+    def __init__(self, max_idle: int = 64) -> None:
+        self.idle: dict[Address, list[_Upstream]] = {}
+        self.max_idle = max_idle
+
+    def take(self, addr: Address) -> _Upstream | None:
+        conns = self.idle.get(addr)
+        while conns:
+            conn = conns.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    def put(self, conn: _Upstream) -> None:
+        conns = self.idle.setdefault(conn.addr, [])
+        if len(conns) >= self.max_idle:
+            conn.close()
+        else:
+            conns.append(conn)
+
+    def forget(self, conn: _Upstream) -> None:
+        conns = self.idle.get(conn.addr)
+        if conns and conn in conns:
+            conns.remove(conn)
+
+    def drop(self, addr: Address) -> None:
+        for conn in self.idle.pop(addr, []):
+            conn.close()
+
+    def close_all(self) -> None:
+        for addr in list(self.idle):
+            self.drop(addr)
+
+
+class _Upstream(asyncio.Protocol):
+    """A connection to a target; parses the response and feeds it to the exchange that owns it."""
+
+    def __init__(self, pool: _Pool, addr: Address) -> None:
+        self.pool = pool
+        self.addr = addr
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.exchange: _Exchange | None = None
+        self.parser: Any = None
+        self.status_text = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.informational = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.forget(self)
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            exchange.upstream_lost()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def send(self, exchange: _Exchange, data: bytes) -> None:
+        self.exchange = exchange
+        self.parser = httptools.HttpResponseParser(self)
+        self.status_text = b""
+        self.headers = []
+        self.informational = False
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None:  # bytes on an idle connection: it is not reusable
+            self.close()
+            return
+        exchange.got_bytes = True
+        exchange.last = exchange.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.exchange = None
+            self.close()
+            exchange.upstream_broken()
+            return
+        if self.exchange is exchange:
+            exchange.flush()
+
+    # httptools callbacks
+    def on_status(self, status: bytes) -> None:
+        self.status_text += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # 1xx (e.g. 103 Early Hints): not relayed, the final response follows
+            self.informational = True
+            return
+        assert self.exchange is not None
+        self.exchange.response_head(status, self.status_text, self.headers, self.parser.should_keep_alive())
+
+    def on_body(self, body: bytes) -> None:
+        if self.exchange is not None:
+            self.exchange.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            self.status_text = b""
+            self.headers = []
+            return
+        exchange, self.exchange = self.exchange, None
+        if exchange is None:
+            return
+        reusable = self.parser.should_keep_alive() and not exchange.head_request
+        exchange.response_done()
+        if reusable and not self.closed:
+            self.pool.put(self)
+        else:
+            self.close()
+
+
+class _Exchange:
+    """One request forwarded to one target, relayed back to the client connection."""
+
+    __slots__ = (
+        "addr",
+        "chunked",
+        "client",
+        "client_keep_alive",
+        "done",
+        "got_bytes",
+        "head_request",
+        "head_sent",
+        "last",
+        "loop",
+        "out",
+        "paused",
+        "payload",
+        "request",
+        "retried",
+        "reused",
+        "until_close",
+        "upstream",
+    )
+
+    def __init__(self, client: _ClientConnection, request: _Request, addr: Address, payload: bytes) -> None:
+        self.client = client
+        self.request = request
+        self.addr = addr
+        self.payload = payload
+        self.loop = client.loop
+        self.upstream: _Upstream | None = None
+        self.done = False
+        self.got_bytes = False
+        self.head_sent = False
+        self.head_request = request.method == b"HEAD"
+        self.chunked = False
+        self.until_close = False
+        self.client_keep_alive = request.keep_alive
+        self.out: list[bytes] = []
+        self.reused = False
+        self.retried = False
+        self.paused = False
+        self.last = self.loop.time()
+
+    def start(self) -> None:
+        self.client.balancer.active.add(self)
+        upstream = self.client.balancer.pool.take(self.addr)
+        if upstream is not None:
+            self.reused = True
+            self.upstream = upstream
+            upstream.send(self, self.payload)
+        else:
+            self._connect()
+
+    def _connect(self) -> None:
+        pool = self.client.balancer.pool
+        addr = self.addr
+        task = self.loop.create_task(self.loop.create_connection(lambda: _Upstream(pool, addr), addr[0], addr[1]))
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            if not self.done:
+                self._fail(502)
+            return
+        _transport, upstream = task.result()
+        if self.done:  # timed out or the client left meanwhile: keep the connection for the next one
+            self.client.balancer.pool.put(upstream)
+            return
+        self.reused = False
+        self.upstream = upstream
+        upstream.send(self, self.payload)
+
+    # from the upstream connection
+    def response_head(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], upstream_keep_alive: bool
+    ) -> None:
+        kept: list[bytes] = [b"HTTP/1.1 %d %s\r\n" % (status, reason or _reason(status))]
+        drop: set[bytes] = set()
+        has_length = chunked = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower in _HOP:
+                if lower == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+                elif lower == b"connection":
+                    drop.update(token.strip().lower() for token in value.split(b","))
+                continue
+            if lower == b"content-length":
+                has_length = True
+            kept.append(b"%s: %s\r\n" % (name, value))
+        if drop:
+            kept = [kept[0]] + [line for line in kept[1:] if line.split(b":", 1)[0].lower() not in drop]
+        bodiless = self.head_request or status in (204, 304)
+        if chunked and has_length:  # RFC 9112 6.3: Transfer-Encoding wins; the length is meaningless
+            kept = [line for line in kept if not line.lower().startswith(b"content-length:")]
+            has_length = False
+        if not bodiless and not has_length:
+            if self.request.version == "1.1":
+                self.chunked = True
+                kept.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.client_keep_alive = False
+            self.until_close = not chunked
+        if not self.client_keep_alive:
+            kept.append(b"Connection: close\r\n")
+        elif self.request.version == "1.0":
+            kept.append(b"Connection: keep-alive\r\n")
+        kept.append(b"\r\n")
+        self.out.append(b"".join(kept))
+        self.head_sent = True
+        if self.head_request:
+            # httptools cannot be told a response answers HEAD (it would wait for Content-Length bytes):
+            # the response is complete now and this connection is not reused.
+            upstream, self.upstream = self.upstream, None
+            if upstream is not None:
+                upstream.exchange = None
+                upstream.close()
+            self.response_done()
+
+    def response_body(self, chunk: bytes) -> None:
+        if self.done:
+            return
+        if self.chunked:
+            if chunk:  # an empty chunk would end the body early
+                self.out.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            self.out.append(chunk)
+
+    def flush(self) -> None:
+        if self.out:
+            client = self.client
+            if not client.closed:
+                assert client.transport is not None
+                client.transport.write(b"".join(self.out) if len(self.out) > 1 else self.out[0])
+            self.out.clear()
+
+    def response_done(self) -> None:
+        if self.done:
+            return
+        if self.chunked:
+            self.out.append(b"0\r\n\r\n")
+        self.flush()
+        self._finish()
+        self.client.finish(self.client_keep_alive)
+
+    def upstream_lost(self) -> None:
+        if self.done:
+            return
+        if not self.head_sent:
+            # A kept-alive connection the target closed just as we reused it: nothing was processed,
+            # try once more on a fresh connection (what any pooling proxy does).
+            if self.reused and not self.got_bytes and not self.retried:
+                self.retried = True
+                self.upstream = None
+                self._connect()
+                return
+            self._fail(502)
+        elif self.until_close:
+            self.response_done()
+        else:
+            self._abort()
+
+    def upstream_broken(self) -> None:
+        if self.done:
+            return
+        if self.head_sent:
+            self._abort()
+        else:
+            self._fail(502)
+
+    # from the client connection and the balancer's sweeper
+    def pause(self) -> None:
+        self.paused = True
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume(self) -> None:
+        self.paused = False
+        self.last = self.loop.time()
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    def client_gone(self) -> None:
+        """The client left: stop relaying and drop the target connection (its response is unwanted)."""
+        if self.done:
+            return
+        self._finish()
+        self._drop_upstream()
+
+    def check_idle(self, now: float, idle_timeout: float) -> None:
+        if self.done or self.paused or now - self.last < idle_timeout:
+            return
+        self._drop_upstream()
+        if self.head_sent:
+            self._abort()
+        else:
+            self._fail(504)
+
+    def _drop_upstream(self) -> None:
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.exchange = None
+            if upstream.transport is not None:
+                upstream.transport.abort()
+
+    def _finish(self) -> None:
+        self.done = True
+        self.client.balancer.active.discard(self)
+
+    def _fail(self, status: int) -> None:
+        self._finish()
+        self.client.reply_error(status, self.request)
+
+    def _abort(self) -> None:
+        self._finish()
+        self.out.clear()
+        self.client.abort()
+
+
+class _ClientConnection(asyncio.Protocol):
+    """A connection from a client to a listener: parses requests, one at a time (pipelining queued)."""
+
+    def __init__(self, listener: _Listener) -> None:
+        self.listener = listener
+        self.balancer = listener.balancer
+        self.loop = listener.balancer.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.queue: deque[_Request] = deque()
+        self.exchange: _Exchange | None = None
+        self.busy = False
+        self.closed = False
+        self.reading_paused = False
+        self.last_active = self.loop.time()
+        self.client_ip = ""
+        self.client_port = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.client_ip, self.client_port = peer[0], peer[1]
+        self.listener.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.listener.connections.discard(self)
+        if self.exchange is not None:
+            self.exchange.client_gone()
+            self.exchange = None
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._bad_request()
+        except httptools.HttpParserError:
+            self._bad_request()
+
+    def _bad_request(self) -> None:
+        if self.closed:
+            return
+        if not self.busy and self.transport is not None:
+            self.transport.write(_generated(400, _error_page(400), b"text/html", keep_alive=False))
+            self.transport.close()
+            self.closed = True
+        else:
+            self.abort()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._body = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        for name, value in self._headers:
+            if name.lower() == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
+                # The body is read here before forwarding, so the client may send it now.
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = _Request(
+            self.parser.get_method(),
+            self._url,
+            self._headers,
+            b"".join(self._body),
+            self.parser.should_keep_alive(),
+            self.parser.get_http_version(),
+        )
+        if self.busy:
+            self.queue.append(request)
+            if len(self.queue) > 16 and not self.reading_paused and self.transport is not None:
+                self.reading_paused = True
+                self.transport.pause_reading()
+        else:
+            self._dispatch(request)
+
+    def _dispatch(self, request: _Request) -> None:
+        self.busy = True
+        self.balancer.dispatch(self, request)
+
+    # flow control: a slow client slows the target down instead of filling memory
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.pause()
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.resume()
+
+    # results
+    def send(self, data: bytes, keep_alive: bool) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+        self.finish(keep_alive)
+
+    def reply_error(self, status: int, request: _Request) -> None:
+        self.send(
+            _generated(
+                status, _error_page(status), b"text/html", request.keep_alive, head_only=request.method == b"HEAD"
+            ),
+            request.keep_alive,
+        )
+
+    def finish(self, keep_alive: bool) -> None:
+        self.busy = False
+        self.exchange = None
+        if self.closed or self.transport is None:
+            return
+        if not keep_alive:
+            self.transport.close()
+            self.closed = True
+            return
+        self.last_active = self.loop.time()
+        if self.queue:
+            if self.reading_paused and len(self.queue) <= 4:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            self._dispatch(self.queue.popleft())
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _Listener:
+    def __init__(self, balancer: Balancer, spec: ListenerSpec) -> None:
+        self.balancer = balancer
+        self.spec = spec
+        self.local_port = 0
+        self.server: asyncio.AbstractServer | None = None
+        self.connections: set[_ClientConnection] = set()
+        self._spec_headers = b""
+        self.update(spec)
+
+    def update(self, spec: ListenerSpec) -> None:
+        self.spec = spec
+        self._spec_headers = b"X-Forwarded-Proto: %s\r\nX-Forwarded-Port: %d\r\n" % (
+            spec.protocol.lower().encode(),
+            spec.port,
+        )
+
+    async def open(self) -> None:
+        if self.server is not None:
+            return
+        sock = _bind(self.local_port)
+        if self.local_port and sock.getsockname()[1] != self.local_port:
+            log.warning(
+                "listener %s: port %d was taken, now on %d", self.spec.arn, self.local_port, sock.getsockname()[1]
+            )
+        self.local_port = sock.getsockname()[1]
+        self.server = await self.balancer.loop.create_server(lambda: _ClientConnection(self), sock=sock)
+
+    def close(self) -> None:
+        """Stop listening (new connections are refused) and cut the open ones."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for conn in list(self.connections):
+            conn.abort()
+        self.connections.clear()
+
+    def route(self, request: _Request, client_ip: str) -> Action:
+        rules = self.spec.rules
+        if len(rules) == 1:
+            return rules[0].action
+        for rule in rules:
+            if all(cond(request, client_ip) for cond in rule.conditions):
+                return rule.action
+        return rules[-1].action
+
+    def upstream_request(self, request: _Request, conn: _ClientConnection) -> bytes:
+        spec = self.spec
+        parts = [b"%s %s HTTP/1.1\r\n" % (request.method, request.url)]
+        forwarded_for: bytes | None = None
+        trace: bytes | None = None
+        connection_tokens: set[bytes] = set()
+        for name, value in request.headers:
+            lower = name.lower()
+            if lower in _REQUEST_SPECIAL:
+                if lower == b"x-forwarded-for":
+                    forwarded_for = value if forwarded_for is None else forwarded_for + b", " + value
+                elif lower == b"x-amzn-trace-id":
+                    trace = value
+                elif lower == b"connection":
+                    connection_tokens.update(t.strip().lower() for t in value.split(b","))
+                continue
+            if spec.drop_invalid_headers and not _VALID_HEADER_NAME.fullmatch(name):
+                continue
+            parts.append(b"%s: %s\r\n" % (name, value))
+        if connection_tokens - _HOP:
+            parts = [parts[0]] + [p for p in parts[1:] if p.split(b":", 1)[0].lower() not in connection_tokens]
+        if spec.xff_mode == "append":
+            client = conn.client_ip.encode()
+            if spec.xff_client_port:
+                client += b":%d" % conn.client_port
+            forwarded_for = client if forwarded_for is None else forwarded_for + b", " + client
+        elif spec.xff_mode == "remove":
+            forwarded_for = None
+        if forwarded_for is not None:
+            parts.append(b"X-Forwarded-For: %s\r\n" % forwarded_for)
+        parts.append(self._spec_headers)
+        parts.append(b"X-Amzn-Trace-Id: %s\r\n" % (trace if trace and b"Root=" in trace else _trace_id()))
+        body = request.body
+        if body or request.method in _METHODS_WITH_BODY:
+            parts.append(b"Content-Length: %d\r\n" % len(body))
+        parts.append(b"\r\n")
+        parts.append(body)
+        return b"".join(parts)
+
+
+def _bind(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1: the given port if it is free, else one the kernel picks."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError:
+        if not port:
+            sock.close()
+            raise
+        sock.bind((HOST, 0))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+# -- the balancer ------------------------------------------------------------------------------------------
+
+
+class Balancer:
+    """Every listener and target group of every ALB the API created, on one asyncio loop.
+
+    Create it on its loop (``await Balancer.create(...)``); call its coroutines there (``rt.call``).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        resolve: Resolver,
+        publish: Callable[[str, int, int], None],
+        unpublish: Callable[[str, int], None],
+    ) -> None:
+        self.loop = loop
+        self.resolve = resolve
+        self.publish = publish
+        self.unpublish = unpublish
+        self.listeners: dict[str, _Listener] = {}
+        self.groups: dict[str, _Group] = {}
+        self.pool = _Pool()
+        self.active: set[_Exchange] = set()
+        self.dark: set[str] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._probes: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def create(
+        cls, resolve: Resolver, publish: Callable[[str, int, int], None], unpublish: Callable[[str, int], None]
+    ) -> Balancer:
+        balancer = cls(asyncio.get_running_loop(), resolve, publish, unpublish)
+        balancer._tasks = [
+            balancer.loop.create_task(balancer._health_loop()),
+            balancer.loop.create_task(balancer._sweep_loop()),
+        ]
+        return balancer
+
+    # -- configuration -------------------------------------------------------------------------------
+
+    async def apply(self, scope: tuple[str, str], listeners: list[ListenerSpec], groups: list[TargetGroupSpec]) -> None:
+        """Make one (account, region)'s listeners and target groups what the API recorded."""
+        wanted_groups = {spec.arn for spec in groups}
+        for arn, group in list(self.groups.items()):
+            if group.spec.scope == scope and arn not in wanted_groups:
+                self._drop_group(group)
+        for spec in groups:
+            self._apply_group(spec)
+        wanted = {spec.arn for spec in listeners}
+        for arn, listener in list(self.listeners.items()):
+            if listener.spec.scope == scope and arn not in wanted:
+                self._remove_listener(listener)
+        for spec in listeners:
+            await self._apply_listener(spec)
+        self._wake.set()
+
+    def _apply_group(self, spec: TargetGroupSpec) -> None:
+        now = self.loop.time()
+        group = self.groups.get(spec.arn)
+        if group is None:
+            group = self.groups[spec.arn] = _Group(spec)
+        group.spec = spec
+        registered = dict(spec.targets)
+        for target_id, port in spec.targets:
+            target = group.targets.get(target_id)
+            if target is None or target.port != port or target.state == "draining":
+                group.targets[target_id] = _Target(target_id, port, now)
+                log.info("target group %s: %s:%d registered", spec.name, target_id, port)
+        for target_id, target in list(group.targets.items()):
+            if target_id not in registered and target.state != "draining":
+                self._deregistered(group, target, now)
+        for target in group.targets.values():
+            if target.state == "draining":
+                continue
+            if not spec.attached:
+                if target.set("unused", "Target.NotInUse"):
+                    target.successes = target.failures = 0
+            elif not spec.health.enabled:
+                target.set("unavailable", "Target.HealthCheckDisabled")
+            elif target.state in ("unused", "unavailable"):
+                target.set("initial", "Elb.RegistrationInProgress")
+                target.successes = target.failures = 0
+                target.next_probe = now
+        group.refresh()
+
+    def _deregistered(self, group: _Group, target: _Target, now: float) -> None:
+        log.info("target group %s: %s:%d deregistered (draining)", group.spec.name, target.id, target.port)
+        if group.spec.deregistration_delay <= 0:
+            self._gone(group, target)
+            return
+        target.set("draining", "Target.DeregistrationInProgress")
+        target.drain_until = now + group.spec.deregistration_delay
+
+    def _gone(self, group: _Group, target: _Target) -> None:
+        if group.targets.get(target.id) is target:
+            del group.targets[target.id]
+        addr = self.resolve(target.id, target.port)
+        if addr is not None:
+            self.pool.drop(addr)
+
+    def _drop_group(self, group: _Group) -> None:
+        self.groups.pop(group.spec.arn, None)
+        group.targets.clear()
+        group.refresh()
+
+    async def _apply_listener(self, spec: ListenerSpec) -> None:
+        listener = self.listeners.get(spec.arn)
+        if listener is None:
+            listener = self.listeners[spec.arn] = _Listener(self, spec)
+            await listener.open()
+            log.info("listener %s:%d (%s) on %s:%d", spec.dns_name, spec.port, spec.protocol, HOST, listener.local_port)
+        else:
+            old = listener.spec
+            listener.update(spec)
+            if (old.dns_name, old.port) != (spec.dns_name, spec.port):
+                self.unpublish(old.dns_name, old.port)
+        if spec.region in self.dark:
+            listener.close()
+        self.publish(spec.dns_name, spec.port, listener.local_port)
+
+    def _remove_listener(self, listener: _Listener) -> None:
+        self.listeners.pop(listener.spec.arn, None)
+        listener.close()
+        self.unpublish(listener.spec.dns_name, listener.spec.port)
+        log.info("listener %s:%d closed", listener.spec.dns_name, listener.spec.port)
+
+    # -- outages and teardown ----------------------------------------------------------------------------
+
+    async def outage(self, region: str) -> None:
+        """A dark region: its listeners refuse connections and its health checks pause."""
+        self.dark.add(region)
+        for listener in self.listeners.values():
+            if listener.spec.region == region:
+                listener.close()
+
+    async def restore(self, region: str) -> None:
+        self.dark.discard(region)
+        now = self.loop.time()
+        for listener in self.listeners.values():
+            if listener.spec.region == region:
+                await listener.open()
+                self.publish(listener.spec.dns_name, listener.spec.port, listener.local_port)
+        for group in self.groups.values():
+            if group.spec.region == region:
+                for target in group.targets.values():
+                    target.next_probe = min(target.next_probe, now)
+        self._wake.set()
+
+    async def close(self) -> None:
+        for listener in list(self.listeners.values()):
+            self._remove_listener(listener)
+        self.groups.clear()
+        for exchange in list(self.active):
+            exchange.client_gone()
+        self.pool.close_all()
+        self.dark.clear()
+
+    async def stop(self) -> None:
+        await self.close()
+        for task in [*self._tasks, *self._probes]:
+            task.cancel()
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    def dispatch(self, conn: _ClientConnection, request: _Request) -> None:
+        listener = conn.listener
+        action = listener.route(request, conn.client_ip)
+        head_only = request.method == b"HEAD"
+        if action.kind == "forward":
+            target = self._choose(action)
+            if target is None:
+                conn.reply_error(503, request)
+                return
+            addr = self.resolve(target[0], target[1])
+            if addr is None:
+                conn.reply_error(502, request)
+                return
+            exchange = _Exchange(conn, request, addr, listener.upstream_request(request, conn))
+            conn.exchange = exchange
+            exchange.start()
+        elif action.kind == "redirect":
+            status = 302 if action.redirect.get("StatusCode") == "HTTP_302" else 301
+            location = redirect_location(action.redirect, request, listener.spec).encode("latin-1", "replace")
+            conn.send(
+                _generated(
+                    status,
+                    _error_page(status),
+                    b"text/html",
+                    request.keep_alive,
+                    [(b"Location", location)],
+                    head_only,
+                ),
+                request.keep_alive,
+            )
+        else:
+            conn.send(
+                _generated(action.status, action.body, action.content_type.encode(), request.keep_alive, (), head_only),
+                request.keep_alive,
+            )
+
+    def _choose(self, action: Action) -> tuple[str, int] | None:
+        groups = action.groups
+        if len(groups) == 1:
+            group = self.groups.get(groups[0][0])
+            return group.pick() if group is not None else None
+        total = sum(weight for _arn, weight in groups)
+        if total <= 0:
+            return None
+        point = random.random() * total  # noqa: S311 - load spreading, not security
+        for arn, weight in groups:
+            point -= weight
+            if point < 0 and weight > 0:
+                group = self.groups.get(arn)
+                return group.pick() if group is not None else None
+        return None
+
+    async def _sweep_loop(self) -> None:
+        """Once a second: 504 for targets silent past the idle timeout; close idle client connections."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            for exchange in list(self.active):
+                exchange.check_idle(now, exchange.client.listener.spec.idle_timeout)
+            for listener in self.listeners.values():
+                idle_timeout = listener.spec.idle_timeout
+                for conn in list(listener.connections):
+                    if not conn.busy and now - conn.last_active >= idle_timeout and conn.transport is not None:
+                        conn.closed = True
+                        conn.transport.close()
+
+    # -- health checks ---------------------------------------------------------------------------------
+
+    async def _health_loop(self) -> None:
+        """One loop for every target: sleeps until the next probe or draining deadline is due."""
+        while True:
+            now = self.loop.time()
+            next_wake = now + 5.0
+            for group in list(self.groups.values()):
+                dark = group.spec.region in self.dark
+                for target in list(group.targets.values()):
+                    if target.state == "draining":
+                        if now >= target.drain_until:
+                            log.info("target group %s: %s:%d drained", group.spec.name, target.id, target.port)
+                            self._gone(group, target)
+                        else:
+                            next_wake = min(next_wake, target.drain_until)
+                        continue
+                    if dark or target.state in ("unused", "unavailable") or target.probing:
+                        continue
+                    if now >= target.next_probe:
+                        target.probing = True
+                        target.next_probe = now + group.spec.health.interval
+                        task = self.loop.create_task(self._probe(group, target))
+                        self._probes.add(task)
+                        task.add_done_callback(self._probes.discard)
+                    next_wake = min(next_wake, target.next_probe)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.01, next_wake - self.loop.time()))
+
+    async def _probe(self, group: _Group, target: _Target) -> None:
+        health = group.spec.health
+        port = target.port if health.port == "traffic-port" else int(health.port)
+        try:
+            failure = await self._check(health, target.id, port)
+        except Exception as exc:  # a bug here must not stop health checking
+            log.exception("health check of %s:%d failed unexpectedly", target.id, port)
+            failure = ("Elb.InternalError", f"Health checks failed due to an internal error: {exc}")
+        finally:
+            target.probing = False
+        if group.targets.get(target.id) is not target or target.state in ("draining", "unused", "unavailable"):
+            return
+        if group.spec.region in self.dark:
+            return
+        self._record(group, target, failure)
+
+    async def _check(self, health: HealthCheck, target_id: str, port: int) -> tuple[str, str] | None:
+        """One health check: None when it passes, else (reason, description)."""
+        addr = self.resolve(target_id, port)
+        if addr is None:
+            # Nothing answers on an address the sandbox does not know: the check times out.
+            await asyncio.sleep(health.timeout)
+            return "Target.Timeout", DESCRIPTIONS["Target.Timeout"]
+        writer = None
+        try:
+            async with asyncio.timeout(health.timeout):
+                reader, writer = await asyncio.open_connection(addr[0], addr[1])
+                writer.write(
+                    f"GET {health.path or '/'} HTTP/1.1\r\nHost: {target_id}:{port}\r\nUser-Agent: ELB-HealthChecker/2.0\r\n"
+                    "Accept: */*\r\nConnection: close\r\n\r\n".encode()
+                )
+                line = await reader.readline()
+        except TimeoutError:
+            return "Target.Timeout", DESCRIPTIONS["Target.Timeout"]
+        except (OSError, ValueError):  # refused, reset, or a status line past the reader's limit
+            return "Target.FailedHealthChecks", DESCRIPTIONS["Target.FailedHealthChecks"]
+        finally:
+            if writer is not None:
+                writer.transport.abort()
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            return "Target.FailedHealthChecks", DESCRIPTIONS["Target.FailedHealthChecks"]
+        code = int(parts[1])
+        if health.matches(code):
+            return None
+        return "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{code}]"
+
+    def _record(self, group: _Group, target: _Target, failure: tuple[str, str] | None) -> None:
+        health = group.spec.health
+        before = target.state
+        if failure is None:
+            target.failures = 0
+            target.successes += 1
+            if target.state == "initial" or (
+                target.state == "unhealthy" and target.successes >= health.healthy_threshold
+            ):
+                target.set("healthy")
+        else:
+            target.successes = 0
+            target.failures += 1
+            reason, description = failure
+            if target.state == "unhealthy" or target.failures >= health.unhealthy_threshold:
+                target.set("unhealthy", reason, description)
+            elif target.state == "initial":
+                target.set("initial", "Elb.InitialHealthChecking")
+        if target.state != before:
+            log.info(
+                "target group %s: %s:%d %s -> %s (%s)",
+                group.spec.name,
+                target.id,
+                target.port,
+                before,
+                target.state,
+                target.reason or "passed",
+            )
+            group.refresh()
+
+    # -- reports ---------------------------------------------------------------------------------------
+
+    async def health_rows(self, group_arn: str, wanted: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """DescribeTargetHealth's rows: every registered or draining target, or the ones asked for."""
+        group = self.groups.get(group_arn)
+        if group is None:
+            return None
+        health = group.spec.health
+
+        def row(target_id: str, port: int, state: str, reason: str | None, description: str | None) -> dict[str, Any]:
+            health_port = str(port) if health.port == "traffic-port" else str(health.port)
+            return {
+                "id": target_id,
+                "port": port,
+                "health_port": health_port,
+                "state": state,
+                "reason": reason,
+                "description": description,
+            }
+
+        if not wanted:
+            return [row(t.id, t.port, t.state, t.reason, t.description) for t in group.targets.values()]
+        rows = []
+        for item in wanted:
+            target = group.targets.get(item["Id"])
+            port = int(item.get("Port") or (target.port if target else 0) or 0)
+            if target is not None and (not item.get("Port") or int(item["Port"]) == target.port):
+                rows.append(row(target.id, target.port, target.state, target.reason, target.description))
+            else:
+                reason = "Target.NotRegistered"
+                rows.append(row(item["Id"], port, "unused", reason, DESCRIPTIONS[reason]))
+        return rows
+
+    async def describe(self) -> dict[str, Any]:
+        """What GET /_sandbox/alb shows: listeners with their local addresses, target groups with states."""
+        balancers: dict[str, dict[str, Any]] = {}
+        for listener in self.listeners.values():
+            spec = listener.spec
+            entry = balancers.setdefault(
+                spec.load_balancer_arn,
+                {
+                    "name": spec.load_balancer_name,
+                    "arn": spec.load_balancer_arn,
+                    "region": spec.region,
+                    "dns_name": spec.dns_name,
+                    "listeners": [],
+                },
+            )
+            entry["listeners"].append(
+                {
+                    "arn": spec.arn,
+                    "protocol": spec.protocol,
+                    "port": spec.port,
+                    "local": f"{HOST}:{listener.local_port}",
+                    "serving": listener.server is not None,
+                    "connections": len(listener.connections),
+                    "rules": len(spec.rules),
+                }
+            )
+        groups = []
+        for group in self.groups.values():
+            spec = group.spec
+            groups.append(
+                {
+                    "name": spec.name,
+                    "arn": spec.arn,
+                    "region": spec.region,
+                    "attached": spec.attached,
+                    "health_check": {
+                        "path": spec.health.path,
+                        "port": spec.health.port,
+                        "interval": spec.health.interval,
+                        "timeout": spec.health.timeout,
+                        "healthy_threshold": spec.health.healthy_threshold,
+                        "unhealthy_threshold": spec.health.unhealthy_threshold,
+                        "matcher": spec.health.matcher,
+                    },
+                    "routable": [f"{i}:{p}" for i, p in group.routable],
+                    "targets": [
+                        {
+                            "id": t.id,
+                            "port": t.port,
+                            "state": t.state,
+                            "reason": t.reason,
+                            "description": t.description,
+                            "since": t.since,
+                            "local": _fmt(self.resolve(t.id, t.port)),
+                        }
+                        for t in group.targets.values()
+                    ],
+                }
+            )
+        return {
+            "load_balancers": list(balancers.values()),
+            "target_groups": groups,
+            "dark_regions": sorted(self.dark),
+            "in_flight": len(self.active),
+        }
+
+
+def _fmt(addr: Address | None) -> str | None:
+    return None if addr is None else f"{addr[0]}:{addr[1]}"
