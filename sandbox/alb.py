@@ -296,40 +296,37 @@ DESCRIPTIONS = {
 
 
 class _Target:
-    __slots__ = (
-        "description",
-        "drain_until",
-        "failures",
-        "id",
-        "next_probe",
-        "port",
-        "probing",
-        "reason",
-        "since",
-        "state",
-        "successes",
-    )
+    """One registered target. Only the loop thread writes; ``health`` is replaced as one tuple so that
+    readers on other threads (DescribeTargetHealth, Route 53's alias evaluation) never see a state
+    with another state's reason."""
+
+    __slots__ = ("drain_until", "failures", "health", "id", "next_probe", "port", "probing", "successes")
 
     def __init__(self, target_id: str, port: int, now: float) -> None:
         self.id = target_id
         self.port = port
-        self.state = "initial"
-        self.reason: str | None = "Elb.RegistrationInProgress"
-        self.description: str | None = DESCRIPTIONS["Elb.RegistrationInProgress"]
+        reason = "Elb.RegistrationInProgress"
+        # (state, reason, description, since: epoch seconds of the last state change)
+        self.health: tuple[str, str | None, str | None, float] = ("initial", reason, DESCRIPTIONS[reason], time.time())
         self.successes = 0
         self.failures = 0
         self.next_probe = now
         self.probing = False
         self.drain_until = 0.0
-        self.since = time.time()
+
+    @property
+    def state(self) -> str:
+        return self.health[0]
 
     def set(self, state: str, reason: str | None = None, description: str | None = None) -> bool:
-        changed = state != self.state
-        if changed:
-            self.since = time.time()
-        self.state = state
-        self.reason = reason
-        self.description = description if description is not None else DESCRIPTIONS.get(reason or "")
+        before = self.health
+        changed = state != before[0]
+        self.health = (
+            state,
+            reason,
+            description if description is not None else DESCRIPTIONS.get(reason or ""),
+            time.time() if changed else before[3],
+        )
         return changed
 
 
@@ -828,6 +825,11 @@ class _ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # A response head and body often leave in two writes: without this, Nagle's algorithm
+            # holds the second until the client's delayed ACK (~40 ms per request).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.client_ip, self.client_port = peer[0], peer[1]
         self.listener.connections.add(self)
@@ -1033,7 +1035,8 @@ class _Listener:
 
 def _bind(port: int) -> socket.socket:
     """A listening socket on 127.0.0.1: the given port if it is free, else one the kernel picks."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
@@ -1382,14 +1385,17 @@ class Balancer:
                 target.port,
                 before,
                 target.state,
-                target.reason or "passed",
+                target.health[1] or "passed",
             )
             group.refresh()
 
     # -- reports ---------------------------------------------------------------------------------------
 
-    async def health_rows(self, group_arn: str, wanted: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        """DescribeTargetHealth's rows: every registered or draining target, or the ones asked for."""
+    def health_rows(self, group_arn: str, wanted: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """DescribeTargetHealth's rows: every registered or draining target, or the ones asked for.
+
+        Read-only and safe from any thread (the loop thread included): it copies before iterating.
+        """
         group = self.groups.get(group_arn)
         if group is None:
             return None
@@ -1407,22 +1413,25 @@ class Balancer:
             }
 
         if not wanted:
-            return [row(t.id, t.port, t.state, t.reason, t.description) for t in group.targets.values()]
+            return [row(t.id, t.port, *t.health[:3]) for t in list(group.targets.values())]
         rows = []
         for item in wanted:
             target = group.targets.get(item["Id"])
             port = int(item.get("Port") or (target.port if target else 0) or 0)
             if target is not None and (not item.get("Port") or int(item["Port"]) == target.port):
-                rows.append(row(target.id, target.port, target.state, target.reason, target.description))
+                rows.append(row(target.id, target.port, *target.health[:3]))
             else:
                 reason = "Target.NotRegistered"
                 rows.append(row(item["Id"], port, "unused", reason, DESCRIPTIONS[reason]))
         return rows
 
-    async def describe(self) -> dict[str, Any]:
-        """What GET /_sandbox/alb shows: listeners with their local addresses, target groups with states."""
+    def describe(self) -> dict[str, Any]:
+        """What GET /_sandbox/alb shows: listeners with their local addresses, target groups with states.
+
+        Read-only and safe from any thread, like health_rows.
+        """
         balancers: dict[str, dict[str, Any]] = {}
-        for listener in self.listeners.values():
+        for listener in list(self.listeners.values()):
             spec = listener.spec
             entry = balancers.setdefault(
                 spec.load_balancer_arn,
@@ -1446,8 +1455,9 @@ class Balancer:
                 }
             )
         groups = []
-        for group in self.groups.values():
+        for group in list(self.groups.values()):
             spec = group.spec
+            targets = [(t, t.health) for t in list(group.targets.values())]
             groups.append(
                 {
                     "name": spec.name,
@@ -1468,20 +1478,20 @@ class Balancer:
                         {
                             "id": t.id,
                             "port": t.port,
-                            "state": t.state,
-                            "reason": t.reason,
-                            "description": t.description,
-                            "since": t.since,
+                            "state": health[0],
+                            "reason": health[1],
+                            "description": health[2],
+                            "since": health[3],
                             "local": _fmt(self.resolve(t.id, t.port)),
                         }
-                        for t in group.targets.values()
+                        for t, health in targets
                     ],
                 }
             )
         return {
             "load_balancers": list(balancers.values()),
             "target_groups": groups,
-            "dark_regions": sorted(self.dark),
+            "dark_regions": sorted(set(self.dark)),
             "in_flight": len(self.active),
         }
 

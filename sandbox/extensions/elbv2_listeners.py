@@ -32,10 +32,12 @@ Network Load Balancers and Gateway Load Balancers are left as moto records them.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import math
 import threading
+from collections.abc import Coroutine
 from typing import Any
 
 from sandbox import alb, config, runtime
@@ -154,8 +156,24 @@ class Plane:
         self._lock = threading.Lock()
         self._balancer: alb.Balancer | None = None
 
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.rt.aio
+        except RuntimeError:
+            return False
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float = 30) -> None:
+        """Run a balancer coroutine on the loop and wait for it -- or, when called from the loop itself
+        (another live extension changing ELBv2 from there), schedule it: waiting would deadlock."""
+        if self._on_loop():
+            self.rt.aio.create_task(coro)
+        else:
+            self.rt.call(coro, timeout=timeout)
+
     def balancer(self) -> alb.Balancer:
         if self._balancer is None:
+            if self._on_loop():
+                raise RuntimeError("the ALB data plane must first be started from an API thread, not the loop")
             self._balancer = self.rt.call(alb.Balancer.create(self.rt.resolve, self.rt.publish, self._unpublish))
         return self._balancer
 
@@ -171,38 +189,37 @@ class Plane:
                 except RuntimeError:  # another API thread changed a dict mid-read: read again
                     if attempt == 2:
                         raise
-            self.rt.call(self.balancer().apply(scope, listeners, groups))
+            self._run(self.balancer().apply(scope, listeners, groups))
 
     def health_rows(self, group_arn: str, targets: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        if self._balancer is None:
-            return None
-        return self.rt.call(self._balancer.health_rows(group_arn, targets))
+        # Read without the loop: Route 53's alias evaluation may ask from the loop thread itself.
+        return None if self._balancer is None else self._balancer.health_rows(group_arn, targets)
 
     def outage(self, region: str) -> None:
         with self._lock:
             if self._balancer is not None:
-                self.rt.call(self._balancer.outage(region))
+                self._run(self._balancer.outage(region))
 
     def restore(self, region: str) -> None:
         with self._lock:
             if self._balancer is not None:
-                self.rt.call(self._balancer.restore(region))
+                self._run(self._balancer.restore(region))
 
     def reset(self) -> None:
         with self._lock:
             if self._balancer is not None:
-                self.rt.call(self._balancer.close())
+                self._run(self._balancer.close())
 
     def shutdown(self) -> None:
         with self._lock:
             if self._balancer is not None:
-                self.rt.call(self._balancer.stop(), timeout=10)
+                self._run(self._balancer.stop(), timeout=10)
                 self._balancer = None
 
     def describe(self) -> dict[str, Any]:
         if self._balancer is None:
             return {"load_balancers": [], "target_groups": [], "dark_regions": [], "in_flight": 0}
-        return self.rt.call(self._balancer.describe())
+        return self._balancer.describe()
 
 
 def _names_route(rt: runtime.Runtime) -> runtime.Handler:
