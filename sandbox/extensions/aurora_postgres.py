@@ -1,7 +1,463 @@
-"""Placeholder while issue 5 builds this extension; install() does nothing yet."""
+"""Aurora PostgreSQL runs for real: every aurora-postgresql cluster is a PostgreSQL server, every global database
+streams from its writer, and global switchover / failover act on the servers (engine: sandbox/aurora.py).
 
+What plain moto only records, and what AWS does instead:
+
+- **CreateDBCluster** (engine aurora-postgresql) starts a PostgreSQL node. Status is ``creating`` until it accepts
+  connections, then ``available``. MasterUsername / MasterUserPassword become a login role with CREATEDB and
+  CREATEROLE, member of ``rds_superuser`` (as on Aurora: not a true superuser), owner of DatabaseName (created when
+  given). ``Endpoint``, ``ReaderEndpoint`` (and the endpoints of its DB instances) are published in the runtime's
+  name map on the cluster's ``Port``, on a local port fixed for the cluster's life. moto silently replaced a
+  cluster of the same identifier; here that is ``DBClusterAlreadyExistsFault``. An unknown GlobalClusterIdentifier
+  is ``GlobalClusterNotFoundFault`` (moto ignored it), and the first cluster of an empty global cluster needs the
+  master credentials.
+- **A secondary** (CreateDBCluster with the GlobalClusterIdentifier of a global cluster that has a writer) is a
+  streaming hot standby of the writer's node (pg_basebackup): it refuses writes (SQLSTATE 25006) and has no master
+  password of its own (ModifyDBCluster MasterUserPassword on it is ``InvalidDBClusterStateFault``).
+- **ModifyDBCluster** MasterUserPassword changes the real password; a new identifier or port republishes the names.
+- **DeleteDBCluster** stops the node, deletes its data and unpublishes its names (status ``deleting``).
+- **DB instances** stay moto's records, but do not claim ``available`` before their cluster's node is.
+- **Global clusters.** ``Endpoint`` (``<id>.global-<random>.global.rds.amazonaws.com``) is published on port 5432 to a
+  forwarder that always leads to the current writer and drops its connections when the writer moves. Members show
+  ``SynchronizationStatus`` from real replication (``connected`` while the standby streams from the writer,
+  ``pending-resync`` otherwise and while an old primary waits for pg_rewind).
+- **SwitchoverGlobalCluster** (and FailoverGlobalCluster without AllowDataLoss, or with Switchover): asynchronous,
+  ``FailoverState`` pending -> switching-over while it runs. Waits for the target to catch up, shuts the old primary
+  down cleanly (its last WAL reaches the standby), promotes the target once it has replayed all of it, moves
+  ``IsWriter`` and the global endpoint, and turns the old primary into a standby (pg_rewind): no acknowledged write
+  is lost. Refused (``InvalidGlobalClusterStateFault``) unless every member is connected.
+- **FailoverGlobalCluster AllowDataLoss=true**: ``FailoverState`` failing-over; fences the old primary (stopped at
+  once; it never takes a write again), promotes the target at once. The old primary shows ``pending-resync`` and
+  rejoins as a standby via pg_rewind as soon as its region is up (at once, or when the region is restored).
+  AllowDataLoss together with Switchover is ``InvalidParameterCombination``, as the API reference says.
+- **RemoveFromGlobalCluster** detaches a secondary and promotes it to a standalone writer (status ``promoting``).
+- **Events.** RDS-EVENT-0181/0182/0184/0185/0187 (switchover), 0238/0239 (failover), 0240/0241 (resync), 0397 (global
+  writer endpoint moved) and 0170 (cluster created), SourceType ``db-cluster`` in the cluster's region, as AWS's
+  event list has them. DescribeEvents now honours StartTime/EndTime/Duration (default: the last 60 minutes) and
+  EventCategories, which moto ignored.
+- **Metrics.** ``AuroraGlobalDBReplicationLag`` and ``AuroraGlobalDBRPOLag`` (Milliseconds, namespace AWS/RDS,
+  dimension DBClusterIdentifier of the secondary) go into moto's CloudWatch every 5 s, from ``pg_stat_replication``
+  replay lag and commit timestamps; kept for 3 hours.
+- **Outages.** ``rt.on_outage(region)`` stops the region's nodes at once (a crash); restore starts them again (an old
+  primary that lost the writer role meanwhile comes back as a standby, never as a second writer).
+  ``POST /_sandbox/faults/stop-database`` / ``start-database`` ``{"region": ...}`` do the same without an outage.
+  ``GET /_sandbox/aurora`` lists clusters, nodes, roles, lag, operations and recent events (``?memory=1``: PSS).
+
+Where the sandbox differs from AWS:
+
+- One node per cluster: DB instances (writer, readers) are records only, and the ReaderEndpoint leads to that same
+  node, so on a primary it accepts writes (on AWS it reaches the read-only replicas when there are any).
+- Nodes run with ``fsync=off`` and ``synchronous_commit=off`` (a sandbox, not a store of record): a crash of the
+  *machine* can lose data; a crash of a node (outage, stop-database) cannot lose a commit it acknowledged... except
+  those not yet flushed by the WAL writer (at most ~200 ms), as asynchronous commit documents.
+- The master user's password is checked as SCRAM-SHA-256; ``rds.force_ssl`` and other parameter-group values are
+  records only (no TLS). ManageMasterUserPassword uses moto's generated secret value.
+- DB clusters of other engines, and global clusters of them, stay records (switchover/failover of them is refused).
+- Operations take about a second instead of minutes; StopDBCluster/StartDBCluster and FailoverDBCluster (within a
+  region) are moto's records only.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
 from typing import Any
+
+from sandbox import aurora, runtime
+
+log = logging.getLogger("sandbox.aurora")
+
+METRIC_RETENTION = dt.timedelta(hours=3)
+METRIC_NAMES = ("AuroraGlobalDBReplicationLag", "AuroraGlobalDBRPOLag")
+DEFAULT_EVENT_DURATION_MIN = 60
+
+_FLEET: aurora.Fleet | None = None
+
+
+def fleet() -> aurora.Fleet:
+    """The engine of this sandbox process (for in-process callers: other extensions, tests building the app)."""
+    if _FLEET is None:
+        raise RuntimeError("the aurora_postgres extension is not installed in this process")
+    return _FLEET
+
+
+class _ClusterEvent:
+    """An RDS event as moto's DescribeEvents serialises it (SourceType db-cluster)."""
+
+    def __init__(self, member: aurora.Member, message: str, categories: list[str]) -> None:
+        from moto.core.utils import utcnow
+
+        self.source_identifier = member.cluster_id
+        self.source_type = "db-cluster"
+        self.message = message
+        self.event_categories = categories
+        self.source_arn = member.arn
+        self.date = utcnow()
+
+
+def _record_event(member: aurora.Member, event_id: str, message: str, categories: list[str]) -> None:
+    from moto.rds.models import rds_backends
+
+    rds_backends[member.account][member.region].events.append(_ClusterEvent(member, message, categories))
+
+
+class _MetricSink:
+    def __init__(self) -> None:
+        self._last_prune = 0.0
+
+    def __call__(self, member: aurora.Member, values: dict[str, float]) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        backend = cloudwatch_backends[member.account][member.region]
+        dimensions = [{"Name": "DBClusterIdentifier", "Value": member.cluster_id}]
+        backend.put_metric_data(
+            "AWS/RDS",
+            [
+                {"MetricName": name, "Value": value, "Unit": "Milliseconds", "Dimensions": dimensions}
+                for name, value in values.items()
+            ],
+        )
+        import time
+
+        if time.monotonic() - self._last_prune > 600:
+            self._last_prune = time.monotonic()
+            _prune_metrics(backend)
+
+
+def _prune_metrics(backend: Any) -> None:
+    """Drop this extension's data points older than METRIC_RETENTION (one per 5 s per secondary adds up).
+
+    Deletes by index from the end, one at a time: appends by concurrent PutMetricData calls land after the range
+    scanned and are never lost.
+    """
+    from moto.core.utils import utcnow
+
+    cutoff = utcnow() - METRIC_RETENTION
+    data = backend.metric_data
+    for index in range(len(data) - 1, -1, -1):
+        datum = data[index]
+        if datum.namespace == "AWS/RDS" and datum.name in METRIC_NAMES and _naive(datum.timestamp) < cutoff:
+            del data[index]
+
+
+def _naive(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _fault(code: str, message: str) -> Exception:
+    from moto.rds.exceptions import RDSClientError
+
+    return RDSClientError(code, message)
+
+
+def _raise_as_rds(exc: aurora.AuroraError) -> None:
+    raise _fault(exc.code, str(exc)) from None
 
 
 def install(_app: Any) -> None:
-    return None
+    global _FLEET
+    from moto.core.responses import ActionResult
+    from moto.rds import exceptions
+    from moto.rds.models import DBCluster, DBInstanceClustered, GlobalCluster, RDSBackend, find_cluster, rds_backends
+    from moto.rds.responses import RDSResponse
+
+    rt = runtime.get()
+    engine = aurora.Fleet(rt)
+    engine.on_event = _record_event
+    engine.on_metrics = _MetricSink()
+    _FLEET = engine
+
+    # -- clusters ----------------------------------------------------------------------------------
+
+    original_create = RDSBackend.create_db_cluster
+    original_modify = RDSBackend.modify_db_cluster
+    original_delete = RDSBackend.delete_db_cluster
+
+    def create_db_cluster(self: Any, kwargs: dict[str, Any]) -> Any:
+        if kwargs.get("engine") != aurora.ENGINE:
+            return original_create(self, kwargs)
+        cluster_id = str(kwargs["db_cluster_identifier"])
+        if cluster_id.lower() in (existing.lower() for existing in self.clusters):
+            raise _fault("DBClusterAlreadyExistsFault", f"DB cluster {cluster_id} already exists")
+        password = kwargs.get("master_user_password")
+        global_id = kwargs.get("global_cluster_identifier")
+        if global_id:
+            glob = rds_backends[self.account_id]["us-east-1"].global_clusters.get(global_id)
+            if glob is None:
+                raise _fault("GlobalClusterNotFoundFault", f"Global cluster {global_id} not found.")
+            if glob.engine != aurora.ENGINE:
+                raise _fault(
+                    "InvalidParameterCombination",
+                    f"The engine {aurora.ENGINE} does not match the engine {glob.engine} of global cluster {global_id}",
+                )
+            version = kwargs.get("engine_version")
+            if version and str(version).split(".")[0] != str(glob.engine_version).split(".")[0]:
+                raise _fault(
+                    "InvalidParameterCombination",
+                    f"Engine version {version} does not match the major version of global cluster {global_id}"
+                    f" ({glob.engine_version}): primary and secondary clusters must run the same major version",
+                )
+            if glob.members:
+                password = None  # a secondary's master credentials are the primary's
+            elif not kwargs.get("master_username") or not password:
+                raise _fault(
+                    "InvalidParameterValue",
+                    f"The first cluster of global cluster {global_id} becomes its primary: MasterUsername and"
+                    " MasterUserPassword must be provided",
+                )
+        record = original_create(self, kwargs)
+        if record.manage_master_user_password:
+            password = json.loads(record.master_user_secret.secret.secret_string)["password"]
+        engine.cluster_created(record, password)
+        return record
+
+    def modify_db_cluster(self: Any, kwargs: dict[str, Any]) -> Any:
+        cluster_id = kwargs["db_cluster_identifier"]
+        record = self.clusters.get(cluster_id)
+        if record is None:
+            raise exceptions.DBClusterNotFoundError(cluster_id)
+        member = engine.member_of(record)
+        password = kwargs.get("master_user_password")
+        if member is not None and password:
+            try:
+                engine.check_master_password_change(member)
+            except aurora.AuroraError as exc:
+                _raise_as_rds(exc)
+        old_key, old_port = engine.key(record), record.port
+        result = original_modify(self, kwargs)
+        if member is not None:
+            if password:
+                engine.set_master_password(member, password)
+            if engine.key(record) != old_key or record.port != old_port:
+                engine.cluster_renamed(old_key, record)
+        return result
+
+    def delete_db_cluster(self: Any, cluster_identifier: str, snapshot_name: str | None = None) -> Any:
+        record = self.clusters.get(cluster_identifier)
+        result = original_delete(self, cluster_identifier, snapshot_name)
+        if record is not None and engine.member_of(record) is not None:
+            record._sandbox_deleting = True
+            engine.cluster_deleted(record)
+        return result
+
+    RDSBackend.create_db_cluster = create_db_cluster
+    RDSBackend.modify_db_cluster = modify_db_cluster
+    RDSBackend.delete_db_cluster = delete_db_cluster
+
+    status_property = DBCluster.status
+
+    def cluster_status(self: Any) -> str:
+        if getattr(self, "_sandbox_deleting", False):
+            return "deleting"
+        member = engine.member_of(self)
+        return member.status if member is not None else status_property.fget(self)
+
+    DBCluster.status = property(cluster_status, status_property.fset)
+
+    def instance_status(self: Any) -> str:
+        status = self.__dict__.get("_sandbox_status", "available")
+        cluster = self.backend.clusters.get(self.db_cluster_identifier)
+        member = engine.member_of(cluster) if cluster is not None else None
+        if status == "available" and member is not None and member.status == "creating":
+            return "creating"
+        return status
+
+    def set_instance_status(self: Any, value: str) -> None:
+        self.__dict__["_sandbox_status"] = value
+
+    DBInstanceClustered.status = property(instance_status, set_instance_status)
+
+    original_create_instance = RDSBackend.create_db_instance
+    original_delete_instance = RDSBackend.delete_db_instance
+
+    def create_db_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        database = original_create_instance(self, db_kwargs)
+        if isinstance(database, DBInstanceClustered):
+            member = engine.member_of(database.cluster)
+            if member is not None:
+                engine.instance_added(member, database.db_instance_identifier, database.address, database.port)
+        return database
+
+    def delete_db_instance(self: Any, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
+        database = original_delete_instance(self, db_instance_identifier, *args, **kwargs)
+        if isinstance(database, DBInstanceClustered):
+            member = engine.member_of(database.cluster)
+            if member is not None:
+                engine.instance_removed(member, database.db_instance_identifier)
+        return database
+
+    RDSBackend.create_db_instance = create_db_instance
+    RDSBackend.delete_db_instance = delete_db_instance
+
+    # -- global clusters ---------------------------------------------------------------------------
+
+    original_create_global = RDSBackend.create_global_cluster
+    original_delete_global = RDSBackend.delete_global_cluster
+    original_remove = RDSBackend.remove_from_global_cluster
+
+    def create_global_cluster(self: Any, *args: Any, **kwargs: Any) -> Any:
+        glob = original_create_global(self, *args, **kwargs)
+        if glob.engine == aurora.ENGINE:
+            engine.global_created(glob)
+            for record in list(glob.members):
+                engine.member_joined(record)
+        return glob
+
+    def delete_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
+        glob = original_delete_global(self, global_cluster_identifier)
+        engine.global_deleted(glob)
+        return glob
+
+    def remove_from_global_cluster(self: Any, global_cluster_identifier: str, db_cluster_identifier: str) -> Any:
+        glob = self.global_clusters.get(global_cluster_identifier)
+        if glob is not None:
+            try:
+                engine.check_removable(glob)
+            except aurora.AuroraError as exc:
+                _raise_as_rds(exc)
+        result = original_remove(self, global_cluster_identifier, db_cluster_identifier)
+        engine.member_removed(result, find_cluster(db_cluster_identifier))
+        return result
+
+    RDSBackend.create_global_cluster = create_global_cluster
+    RDSBackend.delete_global_cluster = delete_global_cluster
+    RDSBackend.remove_from_global_cluster = remove_from_global_cluster
+
+    members_property = GlobalCluster.global_cluster_members
+
+    def global_cluster_members(self: Any) -> list[dict[str, Any]]:
+        entries = members_property.fget(self)
+        for entry, record in zip(entries, list(self.members), strict=False):
+            member = engine.member_of(record)
+            entry["SynchronizationStatus"] = (
+                engine.synchronization_status(member) if member is not None else "connected"
+            )
+        return entries
+
+    def failover_state(self: Any) -> dict[str, Any] | None:
+        if "_sandbox_failover_state" in self.__dict__:
+            return self.__dict__["_sandbox_failover_state"]
+        glob = engine.global_of_record(self)
+        return dict(glob.failover_state) if glob is not None and glob.failover_state else None
+
+    GlobalCluster.global_cluster_members = property(global_cluster_members)
+    GlobalCluster.failover_state = property(failover_state)
+
+    def find_target(response: Any, identifier: str) -> Any:
+        if identifier.startswith("arn:"):
+            parts = identifier.split(":")
+            if len(parts) < 7 or parts[5] != "cluster":
+                raise exceptions.DBClusterNotFoundError(identifier)
+            return find_cluster(identifier)
+        # AWS asks for the ARN "so that Aurora can locate the cluster in its Region": a bare identifier is looked
+        # up in the region the call was made in.
+        return response.backend.describe_db_clusters(identifier)[0]
+
+    def start_operation(response: Any, data_loss: bool) -> Any:
+        params = response.params
+        glob = response.global_backend.describe_global_clusters(params["GlobalClusterIdentifier"])[0]
+        target = find_target(response, params["TargetDbClusterIdentifier"])
+        # The answer shows the operation as accepted (FailoverState pending), however far its thread got meanwhile.
+        accepted = copy.copy(glob)
+        try:
+            accepted._sandbox_failover_state = engine.start_operation(glob, target, data_loss=data_loss)
+        except aurora.AuroraError as exc:
+            _raise_as_rds(exc)
+        return ActionResult({"GlobalCluster": accepted})
+
+    def r_switchover_global_cluster(self: Any) -> Any:
+        return start_operation(self, data_loss=False)
+
+    def r_failover_global_cluster(self: Any) -> Any:
+        allow, switchover = self.params.get("AllowDataLoss"), self.params.get("Switchover")
+        if allow is not None and switchover is not None:
+            raise _fault(
+                "InvalidParameterCombination",
+                "AllowDataLoss and Switchover cannot be specified together: AllowDataLoss for a failover,"
+                " Switchover (or neither) for a switchover",
+            )
+        return start_operation(self, data_loss=bool(allow))
+
+    RDSResponse.switchover_global_cluster = r_switchover_global_cluster
+    RDSResponse.failover_global_cluster = r_failover_global_cluster
+
+    # -- events ------------------------------------------------------------------------------------
+
+    original_describe_events = RDSBackend.describe_events
+
+    def describe_events(
+        self: Any,
+        source_identifier: str | None = None,
+        source_type: str | None = None,
+        start_time: Any = None,
+        end_time: Any = None,
+        duration: int | None = None,
+        event_categories: list[str] | None = None,
+        **_: Any,
+    ) -> list[Any]:
+        from moto.core.utils import utcnow
+
+        events = original_describe_events(self, source_identifier=source_identifier, source_type=source_type)
+        now = utcnow()
+        end = _naive(end_time) if end_time else now
+        if start_time:
+            start = _naive(start_time)
+        else:
+            start = end - dt.timedelta(minutes=int(duration or DEFAULT_EVENT_DURATION_MIN))
+        wanted = set(event_categories or [])
+        return [
+            event
+            for event in events
+            if start <= _naive(event.date) <= end and (not wanted or wanted & set(event.event_categories))
+        ]
+
+    RDSBackend.describe_events = describe_events
+
+    # -- control routes and hooks ------------------------------------------------------------------
+
+    def region_arg(body: dict[str, Any], query: dict[str, str]) -> str:
+        region = body.get("region") or query.get("region")
+        if region not in runtime.REGIONS:
+            raise runtime.ControlError(
+                400, f'name one of the regions {", ".join(runtime.REGIONS)}: {{"region": "us-east-1"}}, got {region!r}'
+            )
+        return str(region)
+
+    def describe(_body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
+        return 200, engine.describe(memory=query.get("memory", "").lower() in ("1", "true", "yes"))
+
+    def stop_database(body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
+        region = region_arg(body, query)
+        return 200, {"region": region, "stopped": engine.region_down(region, database_only=True)}
+
+    def start_database(body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
+        region = region_arg(body, query)
+        return 200, {"region": region, "starting": engine.region_up(region, database_only=True)}
+
+    rt.route("GET", "aurora", describe)
+    rt.route("POST", "faults/stop-database", stop_database)
+    rt.route("POST", "faults/start-database", start_database)
+
+    def outage(region: str) -> None:
+        engine.region_down(region, database_only=False)
+
+    def restore(region: str) -> None:
+        engine.region_up(region, database_only=False)
+
+    def reset() -> None:
+        engine.stop_all(delete=True)
+
+    def shutdown() -> None:
+        engine.stop_all(delete=False)
+
+    rt.on_outage(outage)
+    rt.on_restore(restore)
+    rt.on_reset(reset)
+    rt.on_shutdown(shutdown)
+    rt.every("aurora-sampler", aurora.SAMPLE_INTERVAL_S, engine.sample_all)
