@@ -27,7 +27,10 @@ AWS -- is described in sandbox/alb.py; this module keeps it in step with the API
   ``POST /_sandbox/names {"name", "port", "local_port"}`` publishes a name in the map (``local_port``
   null unpublishes it) -- for tests and operators that stand up targets by hand.
 
-Network Load Balancers and Gateway Load Balancers are left as moto records them.
+HTTPS listeners serve plain HTTP on their published port: the sandbox has no certificates (targets
+still see ``X-Forwarded-Proto: https``). CreateListener/ModifyListener on a port the load balancer
+already listens on fail with ``DuplicateListener``, as on AWS (moto accepts them). Network Load
+Balancers and Gateway Load Balancers are left as moto records them.
 """
 
 from __future__ import annotations
@@ -246,7 +249,7 @@ def _names_route(rt: runtime.Runtime) -> runtime.Handler:
 
 
 def install(_app: Any) -> None:
-    from moto.elbv2.exceptions import TargetGroupNotFoundError
+    from moto.elbv2.exceptions import DuplicateListenerError, TargetGroupNotFoundError
     from moto.elbv2.models import ELBv2Backend, FakeHealthStatus
 
     rt = runtime.get()
@@ -269,6 +272,36 @@ def install(_app: Any) -> None:
 
     for name in MUTATIONS:
         after(name)
+
+    # moto looks the new port up among the listener ARNs, so a second listener on a port is accepted
+    # and would take over the first one's published name. AWS refuses with DuplicateListener.
+    create_listener = ELBv2Backend.create_listener
+    modify_listener = ELBv2Backend.modify_listener
+
+    def _port_taken(balancer: Any, port: Any, listener_arn: str | None = None) -> bool:
+        return any(
+            int(other.port) == int(port) and other.arn != listener_arn for other in list(balancer.listeners.values())
+        )
+
+    @functools.wraps(create_listener)
+    def create_listener_once(
+        self: Any, load_balancer_arn: str, protocol: str, port: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        balancer = self.load_balancers.get(load_balancer_arn)
+        if balancer is not None and port is not None and _port_taken(balancer, port):
+            raise DuplicateListenerError()
+        return create_listener(self, load_balancer_arn, protocol, port, *args, **kwargs)
+
+    @functools.wraps(modify_listener)
+    def modify_listener_once(self: Any, arn: str, port: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if port is not None:
+            for balancer in list(self.load_balancers.values()):
+                if arn in balancer.listeners and _port_taken(balancer, port, arn):
+                    raise DuplicateListenerError()
+        return modify_listener(self, arn, port, *args, **kwargs)
+
+    ELBv2Backend.create_listener = create_listener_once
+    ELBv2Backend.modify_listener = modify_listener_once
 
     original_describe = ELBv2Backend.describe_target_health
 

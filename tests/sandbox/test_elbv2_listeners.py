@@ -8,6 +8,7 @@ Health checks use AWS's smallest interval (5 s), so the waits below are a few se
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -464,9 +465,246 @@ def test_control_route_lists_listeners_and_target_states(env: Env) -> None:
     assert raised.value.code == 400
 
 
-def test_delete_listener_closes_and_unpublishes(env: Env) -> None:
+def test_listener_port_change_and_delete(env: Env) -> None:
     port = env.local_port(443)
+    with pytest.raises(env.elb.exceptions.DuplicateListenerException):
+        env.elb.create_listener(
+            LoadBalancerArn=env.lb_arn,
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": env.groups["live-web"]}],
+        )
+    env.elb.modify_listener(ListenerArn=env.listeners[443], Port=8443)
+    names = _control(env.sandbox, "GET", "")["names"]
+    assert f"{env.dns}:443" not in names
+    assert env.local_port(8443) == port  # same local listener, published under its new port
+    assert env.request("/moved", port=8443)[0] == 200
     env.elb.delete_listener(ListenerArn=env.listeners.pop(443))
-    assert f"{env.dns}:443" not in _control(env.sandbox, "GET", "")["names"]
+    assert f"{env.dns}:8443" not in _control(env.sandbox, "GET", "")["names"]
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+
+
+# -- the proxy's HTTP handling, on a balancer of the test's own (no sandbox server, no waits) ------------
+
+SCRIPTS: dict[str, bytes] = {
+    "/health": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    "/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close",
+    "/head": b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Kind: head\r\n\r\n",
+    "/early": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/garbage": b"NOT HTTP AT ALL\r\n\r\n",
+    "/doom": b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbye!",
+}
+
+
+class ScriptedTarget:
+    """A raw HTTP/1.1 target answering canned bytes per path. After /doom it keeps the connection open
+    but hangs up on the next request sent there without answering: the race a pooling proxy meets when
+    a server's keep-alive timeout closes a connection just as it is reused."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        doomed = False
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                length = next(
+                    (int(v) for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "content-length"), 0
+                )
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                body, buffer = buffer[:length], buffer[length:]
+                if doomed:
+                    return
+                doomed = path == "/doom"
+                if path == "/echo":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                else:
+                    conn.sendall(SCRIPTS.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+                if path in ("/close", "/garbage"):
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class LocalPlane:
+    def __init__(self) -> None:
+        from sandbox import alb
+
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.target = ScriptedTarget()
+        names = {("10.0.0.9", 8000): ("127.0.0.1", self.target.port)}
+        self.published: dict[tuple[str, int], int] = {}
+        self.balancer = self.call(
+            alb.Balancer.create(
+                lambda n, p: names.get((n, p)),
+                lambda n, p, lp: self.published.__setitem__((n, p), lp),
+                lambda n, p: None,
+            )
+        )
+        scope = ("000000000000", "us-east-1")
+        rules = (alb.Rule(float("inf"), (), alb.Action("forward", groups=(("tg", 1),))),)
+        listener = alb.ListenerSpec("l", scope, "lb", "lb", "lb.example.com", 80, "HTTP", rules)
+        group = alb.TargetGroupSpec(
+            "tg", "tg", scope, alb.HealthCheck(path="/health", interval=30), 0, (("10.0.0.9", 8000),), True
+        )
+        self.call(self.balancer.apply(scope, [listener], [group]))
+        _wait(
+            "the scripted target to pass its check",
+            lambda: self.balancer.health_rows("tg", [])[0]["state"] == "healthy",
+            5,
+        )
+        self.port = self.published[("lb.example.com", 80)]
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def raw(self, data: bytes, until_close: bool = True) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(data)
+            chunks = []
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                if not until_close and b"".join(chunks).count(b"HTTP/1.1 ") >= data.count(b" HTTP/1."):
+                    return b"".join(chunks)
+
+    def get(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request(method, path, headers={"Host": "lb.example.com"})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.call(self.balancer.stop())
+        self.target.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[LocalPlane]:
+    local = LocalPlane()
+    yield local
+    local.close()
+
+
+def test_proxy_rechunks_bodies_without_length_and_relays_close_delimited_ones(plane: LocalPlane) -> None:
+    status, headers, body = plane.get("/chunked")
+    assert (status, body, headers.get("Transfer-Encoding")) == (200, b"hello world", "chunked")
+    status, headers, body = plane.get("/close")
+    assert (status, body, headers.get("Transfer-Encoding")) == (200, b"until-close", "chunked")
+    answer = plane.raw(b"GET /close HTTP/1.0\r\nHost: lb.example.com\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Connection: close\r\n" in answer
+    assert answer.endswith(b"\r\n\r\nuntil-close")
+
+
+def test_proxy_head_informational_and_garbage(plane: LocalPlane) -> None:
+    status, headers, body = plane.get("/head", method="HEAD")
+    assert (status, headers["Content-Length"], headers["X-Kind"], body) == (200, "10", "head", b"")
+    assert plane.get("/early")[::2] == (200, b"ok")
+    status, headers, _body = plane.get("/garbage")
+    assert (status, headers["Server"]) == (502, "awselb/2.0")
+
+
+def test_proxy_answers_pipelined_requests_in_order(plane: LocalPlane) -> None:
+    request = b"POST /echo HTTP/1.1\r\nHost: lb.example.com\r\nContent-Length: %d\r\n\r\n%s"
+    answer = plane.raw(request % (5, b"first") + request % (6, b"second"), until_close=False)
+    assert answer.index(b"first") < answer.index(b"second")
+    assert answer.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_proxy_retries_a_pooled_connection_the_target_closed(plane: LocalPlane) -> None:
+    assert plane.get("/doom")[::2] == (200, b"bye!")
+    before = plane.target.connections
+    # The pool hands out its most recently used connection: the doomed one. Its hang-up comes before
+    # any response byte, so the request is sent again on a new connection instead of failing with 502.
+    assert plane.get("/health")[::2] == (200, b"ok")
+    assert plane.target.connections == before + 1
+
+
+def test_proxy_answers_expect_100_continue(plane: LocalPlane) -> None:
+    with socket.create_connection(("127.0.0.1", plane.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: lb.example.com\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"data")
+        answer = b""
+        while not answer.endswith(b"data"):
+            answer += sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+
+
+def test_rule_conditions_and_redirect_placeholders() -> None:
+    from sandbox import alb
+
+    request = alb._Request(
+        b"GET",
+        b"/api/v1/items?color=Blue&x=",
+        [(b"Host", b"Shop.Example.com:8080"), (b"User-Agent", b"curl/8.0")],
+        b"",
+        True,
+        "1.1",
+    )
+    matches = [
+        ({"Field": "path-pattern", "Values": ["/api/*"]}, True),
+        ({"Field": "path-pattern", "PathPatternConfig": {"Values": ["/API/*"]}}, False),  # paths are case-sensitive
+        ({"Field": "path-pattern", "Values": ["/api/v?/items"]}, True),
+        ({"Field": "host-header", "HostHeaderConfig": {"Values": ["*.example.com"]}}, True),
+        ({"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": "user-agent", "Values": ["CURL/*"]}}, True),
+        ({"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": ["POST"]}}, False),
+        ({"Field": "query-string", "QueryStringConfig": {"Values": [{"Key": "color", "Value": "blue"}]}}, True),
+        ({"Field": "source-ip", "SourceIpConfig": {"Values": ["127.0.0.0/8"]}}, True),
+        ({"Field": "source-ip", "SourceIpConfig": {"Values": ["10.0.0.0/8"]}}, False),
+    ]
+    for condition, expected in matches:
+        assert alb.condition_from_api(condition)(request, "127.0.0.1") is expected, condition
+    spec = alb.ListenerSpec("l", ("a", "r"), "lb", "lb", "lb.example.com", 80, "HTTP", ())
+    assert alb.redirect_location({"Protocol": "HTTPS", "Port": "443"}, request, spec) == (
+        "https://Shop.Example.com:443/api/v1/items?color=Blue&x="
+    )
+    assert alb.redirect_location({"Host": "#{host}.new", "Path": "/#{path}/x", "Query": "a=1"}, request, spec) == (
+        "http://Shop.Example.com.new:80/api/v1/items/x?a=1"
+    )
+    weighted = alb.action_from_api(
+        [
+            {
+                "Type": "forward",
+                "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "a", "Weight": 0}, {"TargetGroupArn": "b"}]},
+            }
+        ]
+    )
+    assert weighted.groups == (("a", 0), ("b", 1))
