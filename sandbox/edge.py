@@ -1,0 +1,1069 @@
+"""The edge: one local HTTP entry point standing for the public domain and CloudFront.
+
+It serves the sandbox's enabled CloudFront distribution from moto's cloudfront backend (several: the one
+whose Aliases, domain name or Comment match the Host header, else the newest; none: 503 saying to run
+``make deploy``) as CloudFront would, per request:
+
+- The cache behaviour is the first whose PathPattern matches the path (CloudFront's wildcards: ``*`` any
+  run of characters including ``/``, ``?`` exactly one; case-sensitive; the leading ``/`` optional), else
+  the default. A method the behaviour does not allow gets CloudFront's 403.
+- The behaviour's target is an origin or an origin group. For a group, a response whose status is in
+  ``FailoverCriteria.StatusCodes``, a connection failure or a timeout fails a GET, HEAD or OPTIONS over to
+  the secondary; any other method gets the primary's answer or error (502, 504), never a replay.
+- A custom origin whose domain is a record in a sandbox hosted zone (the write origin, ``origin.<zone>``)
+  is resolved by Route 53's answer (sandbox/route53.py: health-checked failover, alias chains) and that
+  answer is cached for the record's TTL (60 s for an alias to an ALB), as a resolver in front of
+  CloudFront would: after a DNS failover the edge keeps the old answer until the TTL runs out. The name it
+  leads to (an ALB DNS name) and any other origin domain go through ``rt.resolve(name, port)``, the port
+  being HTTPPort (80) or HTTPSPort (443) per OriginProtocolPolicy; unknown names are connection failures.
+- Origin timeouts per origin: ConnectionAttempts connections of ConnectionTimeout each, then
+  OriginReadTimeout for the first byte and between reads. A read timeout is retried within the remaining
+  connection attempts for GET/HEAD/OPTIONS only. Connection refused or unresolvable: 502; timeouts: 504,
+  with CloudFront's error page.
+- An S3 origin (a bucket's domain name) is answered from moto's S3 backend (GET/HEAD): through origin
+  access control the bucket policy must allow ``cloudfront.amazonaws.com`` (Condition AWS:SourceAccount /
+  AWS:SourceArn / aws:SecureTransport evaluated) to ``s3:GetObject``, else 403 AccessDenied; a missing key is
+  403 unless the policy also allows ``s3:ListBucket`` (then 404 NoSuchKey), as S3 answers.
+- Requests go on with the viewer's method, path, query, headers and body, ``X-Forwarded-For`` (the viewer's
+  address appended), ``Via`` and ``X-Amz-Cf-Id``; ``Host`` is the origin's domain name unless the
+  behaviour's origin request policy is Managed-AllViewer (then the viewer's Host). Responses get ``Via: 1.1
+  <id>.cloudfront.net (CloudFront)``, ``X-Cache`` (``Miss from cloudfront``, ``Error from cloudfront`` for
+  4xx/5xx) and ``X-Amz-Cf-Pop``.
+
+Where the sandbox differs from AWS:
+
+- Plain HTTP on 127.0.0.1 only: viewer protocol policies ``redirect-to-https`` / ``https-only`` cannot be
+  honoured and are served over HTTP; an ``https-only`` origin is still reached on its HTTPS port, in plain
+  HTTP (the sandbox has no TLS).
+- Nothing is cached: every request goes to the origin (the project's dynamic behaviours use
+  CachingDisabled; its static behaviour would be cached by CloudFront). Every viewer header is forwarded
+  whatever the origin request policy says (the project uses AllViewerExceptHostHeader, which does that).
+- Request and response bodies are buffered whole (no streaming, no WebSocket upgrade, no Range requests on
+  S3 origins); Lambda@Edge / CloudFront Functions, geo restrictions, signed URLs and custom error
+  responses are not applied. S3 objects encrypted with KMS are served without checking CloudFront's
+  kms:Decrypt permission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fnmatch
+import hashlib
+import http
+import json
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import unquote
+
+from sandbox import config, route53, runtime
+
+log = logging.getLogger("sandbox.edge")
+
+POP = "SBX1-C1"  # the sandbox's one "edge location" (AWS names them like IAD89-C1)
+ALL_VIEWER_POLICY = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # Managed-AllViewer: forwards the viewer's Host
+FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "expect",
+    }
+)
+MAX_BODY_BYTES = 64 * 1024 * 1024
+VIEWER_IDLE_S = 60.0
+REFRESH_S = 0.5  # how stale the edge's view of moto's distributions may be
+MAX_IDLE_PER_ORIGIN = 256
+S3_DOMAIN = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-](?P<region>[a-z0-9-]+))?\.amazonaws\.com$")
+
+
+def path_regex(pattern: str) -> re.Pattern[str]:
+    """CloudFront's path pattern as a regex: * any characters (including /), ? exactly one, the rest literal."""
+    body = pattern if pattern.startswith("/") else "/" + pattern
+    parts = [".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in body]
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+
+
+def _items(container: Any) -> list[Any]:
+    if not isinstance(container, dict):
+        return []
+    items = container.get("Items") or []
+    return items if isinstance(items, list) else [items]
+
+
+# -- a distribution, compiled for serving -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OriginSpec:
+    id: str
+    domain: str
+    path: str
+    s3: bool
+    protocol_policy: str
+    http_port: int
+    https_port: int
+    attempts: int
+    connect_timeout: float
+    read_timeout: float
+    keepalive_timeout: float
+    custom_headers: tuple[tuple[str, str], ...]
+    oac_id: str
+    oai: str
+
+    @property
+    def port(self) -> int:
+        # The viewer side is plain HTTP here, so match-viewer means HTTP.
+        return self.https_port if self.protocol_policy == "https-only" else self.http_port
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    id: str
+    primary: str
+    secondary: str
+    codes: frozenset[int]
+
+
+@dataclass(frozen=True)
+class BehaviourSpec:
+    pattern: str  # "*" for the default behaviour
+    regex: re.Pattern[str] | None
+    target: str
+    methods: frozenset[str]
+    viewer_protocol_policy: str
+    forward_host: bool
+
+
+@dataclass
+class DistSpec:
+    id: str
+    arn: str
+    account_id: str
+    domain: str
+    aliases: tuple[str, ...]
+    comment: str
+    enabled: bool
+    status: str
+    origins: dict[str, OriginSpec]
+    groups: dict[str, GroupSpec]
+    behaviours: list[BehaviourSpec]
+    default: BehaviourSpec
+    via: str
+
+    def behaviour_for(self, path: str) -> BehaviourSpec:
+        for behaviour in self.behaviours:
+            if behaviour.regex is not None and behaviour.regex.match(path):
+                return behaviour
+        return self.default
+
+    def matches_host(self, host: str) -> bool:
+        if not host:
+            return False
+        if host == self.domain or host in self.aliases:
+            return True
+        if any(alias.startswith("*.") and host.endswith(alias[1:]) for alias in self.aliases):
+            return True
+        return host in self.comment.lower().split()
+
+
+def _compile_origin(origin: Any) -> OriginSpec:
+    custom = getattr(origin, "custom_origin_config", None)
+    s3_config = getattr(origin, "s3_origin_config", None)
+    oac = getattr(origin, "origin_access_control_id", "") or ""
+    is_s3 = custom is None and (
+        s3_config is not None or bool(oac) or S3_DOMAIN.match(origin.domain_name.lower()) is not None
+    )
+    headers = tuple(
+        (str(h.get("HeaderName")), str(h.get("HeaderValue")))
+        for h in _items(getattr(origin, "custom_headers", None))
+        if isinstance(h, dict)
+    )
+    return OriginSpec(
+        id=origin.id,
+        domain=origin.domain_name.lower().rstrip("."),
+        path=(origin.origin_path or "").rstrip("/"),
+        s3=is_s3,
+        protocol_policy=(getattr(custom, "origin_protocol_policy", None) or "http-only") if custom else "https-only",
+        http_port=int(getattr(custom, "http_port", None) or 80),
+        https_port=int(getattr(custom, "https_port", None) or 443),
+        attempts=max(1, int(origin.connection_attempts or 3)),
+        connect_timeout=float(origin.connection_timeout or 10),
+        read_timeout=float(getattr(custom, "origin_read_timeout", None) or 30),
+        keepalive_timeout=float(getattr(custom, "origin_keepalive_timeout", None) or 5),
+        custom_headers=headers,
+        oac_id=oac,
+        oai=(s3_config or {}).get("OriginAccessIdentity", "") if isinstance(s3_config, dict) else "",
+    )
+
+
+def _compile_behaviour(behaviour: Any, pattern: str | None) -> BehaviourSpec:
+    methods = frozenset(str(m).upper() for m in (behaviour.allowed_methods.items or ["GET", "HEAD"]))
+    forwarded = getattr(behaviour, "forwarded_values", None)
+    legacy_headers = [h.lower() for h in _items(getattr(forwarded, "Headers", None))] if forwarded else []
+    forward_host = (
+        behaviour.origin_request_policy_id == ALL_VIEWER_POLICY or "host" in legacy_headers or "*" in legacy_headers
+    )
+    return BehaviourSpec(
+        pattern=pattern or "*",
+        regex=path_regex(pattern) if pattern else None,
+        target=behaviour.target_origin_id,
+        methods=methods,
+        viewer_protocol_policy=behaviour.viewer_protocol_policy,
+        forward_host=forward_host,
+    )
+
+
+def compile_distribution(dist: Any, account_id: str) -> DistSpec:
+    cfg = dist.distribution_config
+    origins = {o.id: _compile_origin(o) for o in _items(cfg.Origins)}
+    groups = {}
+    for group in _items(cfg.OriginGroups):
+        members = [m.get("OriginId") for m in _items(group.get("Members"))]
+        codes = frozenset(int(c) for c in _items((group.get("FailoverCriteria") or {}).get("StatusCodes")))
+        if len(members) == 2:
+            groups[group["Id"]] = GroupSpec(group["Id"], members[0], members[1], codes)
+    behaviours = [_compile_behaviour(b, b.path_pattern) for b in _items(cfg.CacheBehaviors)]
+    via_id = hashlib.md5(dist.domain_name.encode(), usedforsecurity=False).hexdigest()
+    return DistSpec(
+        id=dist.distribution_id,
+        arn=dist.arn,
+        account_id=account_id,
+        domain=dist.domain_name.lower(),
+        aliases=tuple(a.lower() for a in _items(cfg.Aliases)),
+        comment=str(getattr(cfg, "Comment", "") or ""),
+        enabled=str(cfg.Enabled).lower() == "true",
+        status=str(getattr(dist, "status", "Deployed")),
+        origins=origins,
+        groups=groups,
+        behaviours=behaviours,
+        default=_compile_behaviour(cfg.DefaultCacheBehavior, None),
+        via=f"1.1 {via_id}.cloudfront.net (CloudFront)",
+    )
+
+
+# -- responses ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    reason: str = ""
+    generated: bool = False  # made by the edge (an error page), not by an origin
+
+
+class OriginFailure(Exception):
+    """The origin could not be reached or did not answer: CloudFront answers 502 or 504 and may fail over."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Stale(Exception):
+    """A pooled connection the origin had already closed: try a fresh one."""
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def error_page(status: int, message: str, request_id: str) -> Response:
+    """CloudFront's own error page (text/html), as viewers see it."""
+    body = (
+        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">\n'
+        '<HTML><HEAD><META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-1">\n'
+        "<TITLE>ERROR: The request could not be satisfied</TITLE>\n</HEAD><BODY>\n"
+        f"<H1>{status} ERROR</H1>\n<H2>The request could not be satisfied.</H2>\n"
+        f'<HR noshade size="1px">\n{message}\n<BR clear="all">\n<HR noshade size="1px">\n<PRE>\n'
+        f"Generated by cloudfront (CloudFront)\nRequest ID: {request_id}\n</PRE>\n<ADDRESS>\n</ADDRESS>\n</BODY></HTML>"
+    ).encode()
+    headers = [("Server", "CloudFront"), ("Date", formatdate(usegmt=True)), ("Content-Type", "text/html")]
+    return Response(status, headers, body, generated=True)
+
+
+def _s3_error(status: int, code: str, message: str, request_id: str) -> Response:
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        f"<RequestId>{request_id[:16]}</RequestId><HostId>{request_id}</HostId></Error>"
+    ).encode()
+    return Response(status, [("Content-Type", "application/xml"), ("Server", "AmazonS3")], body)
+
+
+# -- the S3 origin ------------------------------------------------------------------------------------
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_matches(principal: Any, oac: bool, oai: str) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    if oac and "cloudfront.amazonaws.com" in _as_list(principal.get("Service")):
+        return True
+    aws = [str(p) for p in _as_list(principal.get("AWS"))]
+    if "*" in aws:
+        return True
+    return bool(oai) and any(oai.rsplit("/", 1)[-1] in p for p in aws)
+
+
+def _conditions_hold(conditions: Any, context: dict[str, str]) -> bool:
+    if not conditions:
+        return True
+    if not isinstance(conditions, dict):
+        return False
+    for operator, tests in conditions.items():
+        if not isinstance(tests, dict):
+            return False
+        for key, expected in tests.items():
+            actual = context.get(key.lower())
+            values = [str(v) for v in _as_list(expected)]
+            if operator in ("StringEquals", "ArnEquals"):
+                ok = actual in values
+            elif operator in ("StringLike", "ArnLike"):
+                ok = actual is not None and any(fnmatch.fnmatchcase(actual, v) for v in values)
+            elif operator == "StringNotEquals":
+                ok = actual not in values
+            elif operator == "Bool":
+                ok = actual is not None and actual.lower() in [v.lower() for v in values]
+            else:
+                return False  # an operator the sandbox does not evaluate: the statement does not apply
+            if not ok:
+                return False
+    return True
+
+
+def bucket_policy_allows(
+    policy: bytes | None, action: str, resource: str, context: dict[str, str], oac: bool, oai: str
+) -> bool:
+    """Whether a bucket policy lets CloudFront (through OAC, an OAI, or anonymously) do action on resource."""
+    if not policy:
+        return False
+    try:
+        document = json.loads(policy)
+    except ValueError:
+        return False
+    allowed = False
+    for statement in _as_list(document.get("Statement")):
+        if not isinstance(statement, dict) or not _principal_matches(statement.get("Principal"), oac, oai):
+            continue
+        actions = [str(a).lower() for a in _as_list(statement.get("Action"))]
+        resources = [str(r) for r in _as_list(statement.get("Resource"))]
+        if not any(fnmatch.fnmatchcase(action.lower(), a) for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in resources):
+            continue
+        if not _conditions_hold(statement.get("Condition"), context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        if statement.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
+def s3_fetch(dist: DistSpec, origin: OriginSpec, method: str, path: str, request_id: str) -> Response:
+    """What S3 answers CloudFront for an object of an S3 origin (signed with OAC when it has one)."""
+    from moto.s3.models import s3_backends
+
+    match = S3_DOMAIN.match(origin.domain)
+    bucket_name = match.group("bucket") if match else origin.domain.split(".", 1)[0]
+    if method not in ("GET", "HEAD"):
+        return _s3_error(403, "AccessDenied", "Access Denied", request_id)
+    key_name = unquote((origin.path + path).lstrip("/"))
+    backend = bucket = None
+    for account_id in list(s3_backends.keys()):
+        candidate = s3_backends[account_id]["aws"]
+        bucket = candidate.buckets.get(bucket_name)
+        if bucket is not None:
+            backend = candidate
+            break
+    if backend is None or bucket is None:
+        return _s3_error(404, "NoSuchBucket", "The specified bucket does not exist", request_id)
+    context = {
+        "aws:sourceaccount": dist.account_id,
+        "aws:sourcearn": dist.arn,
+        "aws:securetransport": "true",  # CloudFront reaches S3 over HTTPS
+    }
+    oac = bool(origin.oac_id)
+    arn = f"arn:aws:s3:::{bucket_name}"
+    if not bucket_policy_allows(bucket.policy, "s3:GetObject", f"{arn}/{key_name}", context, oac, origin.oai):
+        return _s3_error(403, "AccessDenied", "Access Denied", request_id)
+    key = backend.get_object(bucket_name, key_name)
+    if key is None:
+        if bucket_policy_allows(bucket.policy, "s3:ListBucket", arn, context, oac, origin.oai):
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.", request_id)
+        return _s3_error(403, "AccessDenied", "Access Denied", request_id)
+    headers = [
+        ("Content-Type", str(key.metadata.get("Content-Type") or "binary/octet-stream")),
+        ("ETag", key.etag),
+        ("Last-Modified", key.last_modified_RFC1123),
+        ("Accept-Ranges", "bytes"),
+        ("Server", "AmazonS3"),
+    ]
+    for name in ("Cache-Control", "Content-Encoding", "Content-Disposition", "Content-Language", "Expires"):
+        if key.metadata.get(name):
+            headers.append((name, str(key.metadata[name])))
+    if key.encryption:
+        headers.append(("x-amz-server-side-encryption", str(key.encryption)))
+    body = key.value
+    if method == "HEAD":
+        headers.append(("Content-Length", str(len(body))))
+        body = b""
+    return Response(200, headers, body)
+
+
+# -- origin connections ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    idle_since: float = 0.0
+
+    def usable(self, now: float, keepalive: float) -> bool:
+        return not self.writer.is_closing() and not self.reader.at_eof() and now - self.idle_since < keepalive
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+class Pool:
+    """Keep-alive connections to origins, per local address (only ever used on the aio loop)."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], list[_Conn]] = {}
+
+    def take(self, addr: tuple[str, int], keepalive: float) -> _Conn | None:
+        idle = self._idle.get(addr)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            if conn.usable(now, keepalive):
+                return conn
+            conn.close()
+        return None
+
+    def give(self, addr: tuple[str, int], conn: _Conn) -> None:
+        idle = self._idle.setdefault(addr, [])
+        if len(idle) >= MAX_IDLE_PER_ORIGIN:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        idle.append(conn)
+
+    def drop(self, addr: tuple[str, int]) -> None:
+        for conn in self._idle.pop(addr, []):
+            conn.close()
+
+    def close_all(self) -> None:
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[str, list[tuple[str, str]]]:
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw[:-4].decode("latin-1").split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ValueError(f"malformed header line {line!r}")
+        headers.append((name.strip(), value.strip()))
+    return lines[0], headers
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def _read_chunked(reader: asyncio.StreamReader, on_read: Any = None) -> bytes:
+    parts = []
+    total = 0
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if on_read:
+            on_read()
+        if size == 0:
+            # Trailers, then the empty line.
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                pass
+            return b"".join(parts)
+        total += size
+        if total > MAX_BODY_BYTES:
+            raise ValueError("body too large")
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+# -- the edge server ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Cached:
+    values: list[str]
+    expires: float
+    ttl: int
+    chain: list[str]
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    failovers: int = 0
+    origin_failures: int = 0
+    generated_errors: int = 0
+    by_origin: dict[str, int] = field(default_factory=dict)
+
+
+class Edge:
+    def __init__(self, rt: runtime.Runtime) -> None:
+        self.rt = rt
+        self.pool = Pool()
+        self.stats = Stats()
+        self._server: asyncio.base_events.Server | None = None
+        self._lock = threading.Lock()
+        self._dns: dict[str, _Cached] = {}
+        self._zone_names: dict[str, tuple[bool, float]] = {}
+        self._compiled: dict[tuple[str, str, int], DistSpec] = {}
+        self._view: list[DistSpec] = []
+        self._view_at = 0.0
+        self._connections: set[asyncio.StreamWriter] = set()
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        try:
+            self._server = await asyncio.start_server(
+                self._serve_connection, config.HOST, self.rt.edge_port, reuse_address=True, backlog=1024
+            )
+        except OSError as exc:
+            raise RuntimeError(
+                f"the edge cannot listen on {config.HOST}:{self.rt.edge_port} ({exc}): stop whatever uses that port "
+                "or choose another with SANDBOX_EDGE_PORT=<port>"
+            ) from exc
+        log.info("edge (CloudFront stand-in) listening on http://%s:%d", config.HOST, self.rt.edge_port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._connections):
+            writer.close()
+        self.pool.close_all()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._dns.clear()
+            self._zone_names.clear()
+            self._compiled.clear()
+            self._view, self._view_at = [], 0.0
+        self.stats = Stats()
+        self.rt.aio.call_soon_threadsafe(self.pool.close_all)
+
+    # -- the distributions
+
+    def distributions(self) -> list[DistSpec]:
+        """Every distribution in moto (oldest first), compiled; refreshed at most every REFRESH_S."""
+        now = time.monotonic()
+        if now - self._view_at < REFRESH_S:
+            return self._view
+        from moto.cloudfront.models import cloudfront_backends
+
+        view, keep = [], {}
+        for account_id in list(cloudfront_backends.keys()):
+            for partition in list(cloudfront_backends[account_id].keys()):
+                for dist in route53.snapshot(cloudfront_backends[account_id][partition].distributions):
+                    key = (dist.distribution_id, str(dist.etag), id(dist.distribution_config))
+                    spec = self._compiled.get(key)
+                    if spec is None:
+                        try:
+                            spec = compile_distribution(dist, account_id)
+                        except Exception:
+                            log.exception("edge: cannot read distribution %s", dist.distribution_id)
+                            continue
+                    keep[key] = spec
+                    view.append(spec)
+        with self._lock:
+            self._compiled, self._view, self._view_at = keep, view, now
+        return view
+
+    def select(self, host: str) -> DistSpec | None:
+        enabled = [d for d in self.distributions() if d.enabled]
+        host = host.rsplit(":", 1)[0].lower().rstrip(".") if host and not host.startswith("[") else host.lower()
+        for dist in enabled:
+            if dist.matches_host(host):
+                return dist
+        return enabled[-1] if enabled else None
+
+    # -- origin names
+
+    def resolve_origin(self, origin: OriginSpec) -> tuple[tuple[str, int] | None, str]:
+        """(local address, the name it stands for) for a custom origin, through Route 53 when it is a record."""
+        name = origin.domain
+        for _ in range(route53.MAX_ALIAS_DEPTH):
+            now = time.monotonic()
+            if not self._in_sandbox_zone(name, now):
+                break
+            resolver = route53.resolver()
+            with self._lock:
+                cached = self._dns.get(name)
+            if cached is None or cached.expires <= now:
+                result = resolver.answer(name, "A")
+                cached = _Cached(result.values, now + result.ttl, result.ttl, result.chain)
+                if result.ttl > 0:
+                    with self._lock:
+                        self._dns[name] = cached
+            if not cached.values:
+                return None, name
+            name = route53.norm_name(cached.values[0])
+        return self.rt.resolve(name, origin.port), name
+
+    def _in_sandbox_zone(self, name: str, now: float) -> bool:
+        """Whether a sandbox hosted zone holds the name (remembered for REFRESH_S: this is per request)."""
+        with self._lock:
+            known = self._zone_names.get(name)
+        if known is not None and known[1] > now:
+            return known[0]
+        inside = route53.resolver().zone_for(name) is not None
+        with self._lock:
+            self._zone_names[name] = (inside, now + REFRESH_S)
+        return inside
+
+    def dns_cache(self) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        with self._lock:
+            items = list(self._dns.items())
+        return {
+            name: {
+                "answer": c.values,
+                "ttl": c.ttl,
+                "ttl_left_s": round(max(0.0, c.expires - now), 1),
+                "chain": c.chain,
+            }
+            for name, c in items
+        }
+
+    # -- serving viewers
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
+        peer = writer.get_extra_info("peername")
+        viewer_ip = peer[0] if peer else "127.0.0.1"
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(VIEWER_IDLE_S):
+                        request_line, headers = await _read_head(reader)
+                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                    return
+                except asyncio.LimitOverrunError:
+                    writer.write(_render(Response(431, [], b""), "HTTP/1.1", False, False))
+                    return
+                except ValueError:
+                    writer.write(_render(Response(400, [], b""), "HTTP/1.1", False, False))
+                    return
+                try:
+                    method, target, version = request_line.split(" ", 2)
+                except ValueError:
+                    writer.write(
+                        _render(
+                            Response(400, [("Content-Type", "text/plain")], b"Bad Request\n"), "HTTP/1.1", False, False
+                        )
+                    )
+                    return
+                connection = (_header(headers, "connection") or "").lower()
+                keep_alive = ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
+                try:
+                    body = await self._read_request_body(reader, writer, headers)
+                except ValueError as exc:
+                    status = 413 if "large" in str(exc) else 400
+                    writer.write(
+                        _render(
+                            Response(status, [("Content-Type", "text/plain")], f"{exc}\n".encode()),
+                            version,
+                            False,
+                            False,
+                        )
+                    )
+                    return
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                response = await self.handle(method.upper(), target, headers, body, viewer_ip)
+                writer.write(_render(response, version, method.upper() == "HEAD", keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except ConnectionError:
+            return
+        except Exception:
+            log.exception("edge: connection from %s failed", viewer_ip)
+        finally:
+            self._connections.discard(writer)
+            writer.close()
+
+    @staticmethod
+    async def _read_request_body(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: list[tuple[str, str]]
+    ) -> bytes:
+        length = _header(headers, "content-length")
+        chunked = "chunked" in (_header(headers, "transfer-encoding") or "").lower()
+        if not chunked and not length:
+            return b""
+        if (_header(headers, "expect") or "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if chunked:
+            return await _read_chunked(reader)
+        size = int(length or "0")
+        if size < 0:
+            raise ValueError("negative Content-Length")
+        if size > MAX_BODY_BYTES:
+            raise ValueError(f"request body too large ({size} bytes; the sandbox edge buffers up to {MAX_BODY_BYTES})")
+        return await reader.readexactly(size)
+
+    async def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, viewer_ip: str
+    ) -> Response:
+        self.stats.requests += 1
+        request_id = base64.urlsafe_b64encode(os.urandom(42)).decode()
+        host = _header(headers, "host") or ""
+        dist = self.select(host)
+        if dist is None:
+            text = (
+                "The sandbox has no enabled CloudFront distribution to serve: run `make deploy` (site.yml) first, "
+                "then `make sandbox-serving`.\n"
+            )
+            return Response(
+                503, [("Content-Type", "text/plain"), ("Server", "CloudFront")], text.encode(), generated=True
+            )
+        if "://" in target.split("?", 1)[0]:  # absolute-form request target (a proxy-style client)
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        elif not target.startswith("/"):
+            target = "/" + target
+        path = target.split("?", 1)[0]
+        behaviour = dist.behaviour_for(path)
+        if method not in behaviour.methods:
+            response = error_page(
+                403,
+                "This distribution is not configured to allow the HTTP request method that was used for this request. "
+                "The distribution supports only cachable requests.",
+                request_id,
+            )
+            return self._finish(dist, response, request_id)
+        group = dist.groups.get(behaviour.target)
+        members = [group.primary, group.secondary] if group else [behaviour.target]
+        response: Response | None = None
+        failure: OriginFailure | None = None
+        for index, origin_id in enumerate(members):
+            origin = dist.origins.get(origin_id)
+            if origin is None:
+                failure = OriginFailure(502, f"The origin {origin_id} is not defined in distribution {dist.id}.")
+                continue
+            self.stats.by_origin[origin_id] = self.stats.by_origin.get(origin_id, 0) + 1
+            try:
+                response, failure = (
+                    await self._fetch(dist, origin, behaviour, method, target, headers, body, viewer_ip, request_id),
+                    None,
+                )
+            except OriginFailure as exc:
+                self.stats.origin_failures += 1
+                response, failure = None, exc
+            last = index == len(members) - 1
+            if last or group is None or method not in FAILOVER_METHODS:
+                break
+            if failure is None and response is not None and response.status not in group.codes:
+                break
+            self.stats.failovers += 1
+        if response is None:
+            assert failure is not None
+            response = error_page(failure.status, str(failure), request_id)
+        return self._finish(dist, response, request_id)
+
+    def _finish(self, dist: DistSpec, response: Response, request_id: str) -> Response:
+        if response.generated:
+            self.stats.generated_errors += 1
+        cache = "Error from cloudfront" if response.status >= 400 else "Miss from cloudfront"
+        response.headers += [
+            ("X-Cache", cache),
+            ("Via", dist.via),
+            ("X-Amz-Cf-Pop", POP),
+            ("X-Amz-Cf-Id", request_id),
+        ]
+        return response
+
+    async def _fetch(
+        self,
+        dist: DistSpec,
+        origin: OriginSpec,
+        behaviour: BehaviourSpec,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        viewer_ip: str,
+        request_id: str,
+    ) -> Response:
+        if origin.s3:
+            path = target.split("?", 1)[0]
+            return s3_fetch(dist, origin, method, path, request_id)
+        addr, name = self.resolve_origin(origin)
+        if addr is None:
+            raise OriginFailure(
+                502,
+                f"CloudFront wasn't able to connect to the origin. (The sandbox has no listener for {name}:{origin.port}.)",
+            )
+        out = [
+            (k, v)
+            for k, v in headers
+            if k.lower() not in HOP_BY_HOP and k.lower() not in ("host", "x-forwarded-for", "via")
+        ]
+        forwarded_for = _header(headers, "x-forwarded-for")
+        via = _header(headers, "via")
+        out += [
+            ("Host", (_header(headers, "host") or origin.domain) if behaviour.forward_host else origin.domain),
+            ("X-Forwarded-For", f"{forwarded_for}, {viewer_ip}" if forwarded_for else viewer_ip),
+            ("Via", f"{via}, {dist.via}" if via else dist.via),
+            ("X-Amz-Cf-Id", request_id),
+            *origin.custom_headers,
+        ]
+        if body or method in ("POST", "PUT", "PATCH"):
+            out.append(("Content-Length", str(len(body))))
+        path = origin.path + target if target.startswith("/") else origin.path + "/" + target
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in out) + "\r\n"
+        request = head.encode("latin-1") + body
+        return await self._exchange(addr, origin, method, request)
+
+    async def _exchange(self, addr: tuple[str, int], origin: OriginSpec, method: str, request: bytes) -> Response:
+        failure = OriginFailure(502, "CloudFront wasn't able to connect to the origin.")
+        attempt = 0
+        stale_retry = True
+        while attempt < origin.attempts:
+            conn = self.pool.take(addr, origin.keepalive_timeout)
+            reused = conn is not None
+            if conn is None:
+                attempt += 1
+                try:
+                    async with asyncio.timeout(origin.connect_timeout):
+                        reader, writer = await asyncio.open_connection(*addr)
+                except TimeoutError:
+                    failure = OriginFailure(
+                        504, "CloudFront attempted to establish a connection with the origin, but it timed out."
+                    )
+                    continue
+                except OSError:
+                    failure = OriginFailure(502, "CloudFront wasn't able to connect to the origin.")
+                    continue
+                conn = _Conn(reader, writer)
+            try:
+                response, reusable = await self._round_trip(conn, origin, method, request, reused)
+            except _Stale:
+                conn.close()
+                # The origin went away (restart, outage): its other idle connections are just as dead.
+                self.pool.drop(addr)
+                if stale_retry:
+                    stale_retry = False
+                    continue
+                raise OriginFailure(502, "CloudFront wasn't able to connect to the origin.") from None
+            except TimeoutError:
+                conn.close()
+                failure = OriginFailure(
+                    504,
+                    f"The origin did not respond within the origin read timeout ({origin.read_timeout:g} s).",
+                )
+                if method in FAILOVER_METHODS:
+                    continue
+                raise failure from None
+            except (
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                ConnectionError,
+                ValueError,
+                IndexError,
+            ) as exc:
+                conn.close()
+                raise OriginFailure(
+                    502, f"The origin closed the connection or sent an invalid response ({exc})."
+                ) from None
+            if reusable:
+                self.pool.give(addr, conn)
+            else:
+                conn.close()
+            return response
+        raise failure
+
+    @staticmethod
+    async def _round_trip(
+        conn: _Conn, origin: OriginSpec, method: str, request: bytes, reused: bool
+    ) -> tuple[Response, bool]:
+        loop = asyncio.get_running_loop()
+        reader = conn.reader
+        try:
+            conn.writer.write(request)
+            await conn.writer.drain()
+        except ConnectionError:
+            if reused:
+                raise _Stale from None
+            raise
+        async with asyncio.timeout(origin.read_timeout) as deadline:
+
+            def progress() -> None:
+                deadline.reschedule(loop.time() + origin.read_timeout)
+
+            while True:
+                try:
+                    status_line, headers = await _read_head(reader)
+                except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                    # Nothing at all came back on a connection we had kept: the origin closed it while idle.
+                    if reused and (not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial):
+                        raise _Stale from None
+                    raise
+                version, _, rest = status_line.partition(" ")
+                code, _, reason = rest.partition(" ")
+                status = int(code)
+                if status >= 200 or status == 101:
+                    break
+                progress()  # 1xx interim responses: skip them
+            progress()
+            no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+            length = _header(headers, "content-length")
+            chunked = "chunked" in (_header(headers, "transfer-encoding") or "").lower()
+            connection = (_header(headers, "connection") or "").lower()
+            reusable = (version == "HTTP/1.1" and "close" not in connection) or "keep-alive" in connection
+            if no_body:
+                body = b""
+            elif chunked:
+                body = await _read_chunked(reader, progress)
+            elif length is not None:
+                size = int(length)
+                if size > MAX_BODY_BYTES:
+                    raise ValueError("response body too large")
+                body = await reader.readexactly(size)
+            else:
+                parts = []
+                while chunk := await reader.read(65536):
+                    parts.append(chunk)
+                    progress()
+                body = b"".join(parts)
+                reusable = False
+        kept = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        if method == "HEAD" and length is not None:
+            kept.append(("Content-Length", length))
+        return Response(status, kept, body, reason=reason), reusable
+
+    # -- the control route
+
+    def describe(self) -> dict[str, Any]:
+        dists = self.distributions()
+        enabled = [d for d in dists if d.enabled]
+        served = enabled[-1] if enabled else None
+        resolver = route53.resolver()
+        origins = []
+        if served is not None:
+            cache = self.dns_cache()
+            for origin in served.origins.values():
+                entry: dict[str, Any] = {
+                    "id": origin.id,
+                    "domain": origin.domain,
+                    "kind": "s3" if origin.s3 else "custom",
+                }
+                if not origin.s3:
+                    entry["port"] = origin.port
+                    if resolver.zone_for(origin.domain) is not None:
+                        entry["route53_record"] = True
+                        entry["cached_answer"] = cache.get(origin.domain)
+                        now = resolver.answer(origin.domain, "A")
+                        entry["route53_answer_now"] = {"answer": now.values, "ttl": now.ttl, "chain": now.chain}
+                        target = (
+                            cache[origin.domain]["answer"][0] if cache.get(origin.domain, {}).get("answer") else None
+                        )
+                    else:
+                        target = origin.domain
+                    local = self.rt.resolve(route53.norm_name(target), origin.port) if target else None
+                    entry["local_listener"] = f"{local[0]}:{local[1]}" if local else None
+                origins.append(entry)
+        return {
+            "edge": f"http://{config.HOST}:{self.rt.edge_port}",
+            "serving": None
+            if served is None
+            else {
+                "id": served.id,
+                "domain": served.domain,
+                "aliases": list(served.aliases),
+                "comment": served.comment,
+                "status": served.status,
+                "behaviours": [
+                    {"path_pattern": b.pattern, "target": b.target, "allowed_methods": sorted(b.methods)}
+                    for b in [*served.behaviours, served.default]
+                ],
+                "origin_groups": [
+                    {"id": g.id, "primary": g.primary, "secondary": g.secondary, "status_codes": sorted(g.codes)}
+                    for g in served.groups.values()
+                ],
+            },
+            "origins": origins,
+            "distributions": [{"id": d.id, "enabled": d.enabled, "aliases": list(d.aliases)} for d in dists],
+            "dns_cache": self.dns_cache(),
+            "stats": {
+                "requests": self.stats.requests,
+                "failovers": self.stats.failovers,
+                "origin_failures": self.stats.origin_failures,
+                "generated_errors": self.stats.generated_errors,
+                "by_origin": dict(self.stats.by_origin),
+            },
+        }
+
+
+def _render(response: Response, version: str, head_only: bool, keep_alive: bool) -> bytes:
+    reason = response.reason or _reason(response.status)
+    lines = [f"HTTP/1.1 {response.status} {reason}"]
+    lines += [f"{k}: {v}" for k, v in response.headers]
+    # A HEAD response keeps the origin's Content-Length (the body it would have sent); 204/304/1xx have none.
+    origin_length = head_only and any(k.lower() == "content-length" for k, _ in response.headers)
+    if not origin_length and response.status not in (204, 304) and not 100 <= response.status < 200:
+        lines.append(f"Content-Length: {len(response.body)}")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + response.body
+
+
+_EDGE: Edge | None = None
+
+
+def get() -> Edge:
+    global _EDGE
+    if _EDGE is None:
+        _EDGE = Edge(runtime.get())
+    return _EDGE
