@@ -816,6 +816,7 @@ class _ClientConnection(asyncio.Protocol):
         self.busy = False
         self.closed = False
         self.reading_paused = False
+        self.eof = False
         self.last_active = self.loop.time()
         self.client_ip = ""
         self.client_port = 0
@@ -842,6 +843,8 @@ class _ClientConnection(asyncio.Protocol):
             self.exchange = None
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:  # bytes after a response that closes the connection: nobody will answer them
+            return
         self.last_active = self.loop.time()
         try:
             self.parser.feed_data(data)
@@ -849,6 +852,11 @@ class _ClientConnection(asyncio.Protocol):
             self._bad_request()
         except httptools.HttpParserError:
             self._bad_request()
+
+    def eof_received(self) -> bool:
+        """The client half-closed: answer what it already asked (keep the transport open), then close."""
+        self.eof = True
+        return self.busy or bool(self.queue)
 
     def _bad_request(self) -> None:
         if self.closed:
@@ -930,7 +938,7 @@ class _ClientConnection(asyncio.Protocol):
         self.exchange = None
         if self.closed or self.transport is None:
             return
-        if not keep_alive:
+        if not keep_alive or (self.eof and not self.queue):
             self.transport.close()
             self.closed = True
             return
@@ -973,7 +981,9 @@ class _Listener:
                 "listener %s: port %d was taken, now on %d", self.spec.arn, self.local_port, sock.getsockname()[1]
             )
         self.local_port = sock.getsockname()[1]
-        self.server = await self.balancer.loop.create_server(lambda: _ClientConnection(self), sock=sock)
+        self.server = await self.balancer.loop.create_server(
+            lambda: _ClientConnection(self), sock=sock, backlog=_BACKLOG
+        )
 
     def close(self) -> None:
         """Stop listening (new connections are refused) and cut the open ones."""
@@ -1033,6 +1043,9 @@ class _Listener:
         return b"".join(parts)
 
 
+_BACKLOG = 1024  # load tests open many connections at once; the kernel caps it at somaxconn
+
+
 def _bind(port: int) -> socket.socket:
     """A listening socket on 127.0.0.1: the given port if it is free, else one the kernel picks."""
     # proto IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP.
@@ -1045,7 +1058,7 @@ def _bind(port: int) -> socket.socket:
             sock.close()
             raise
         sock.bind((HOST, 0))
-    sock.listen(1024)
+    sock.listen(_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -1211,8 +1224,10 @@ class Balancer:
 
     async def stop(self) -> None:
         await self.close()
-        for task in [*self._tasks, *self._probes]:
+        tasks = [*self._tasks, *self._probes]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- requests --------------------------------------------------------------------------------------
 

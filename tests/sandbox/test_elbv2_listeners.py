@@ -639,6 +639,17 @@ def test_proxy_head_informational_and_garbage(plane: LocalPlane) -> None:
     assert (status, headers["Server"]) == (502, "awselb/2.0")
 
 
+def test_proxy_answers_a_client_that_half_closed(plane: LocalPlane) -> None:
+    with socket.create_connection(("127.0.0.1", plane.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: lb.example.com\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert answer.endswith(b"\r\n\r\nok")
+
+
 def test_proxy_answers_pipelined_requests_in_order(plane: LocalPlane) -> None:
     request = b"POST /echo HTTP/1.1\r\nHost: lb.example.com\r\nContent-Length: %d\r\n\r\n%s"
     answer = plane.raw(request % (5, b"first") + request % (6, b"second"), until_close=False)
