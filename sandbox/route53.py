@@ -206,6 +206,12 @@ async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
         return Probe(False, "Failure: The health check names neither an IPAddress nor a FullyQualifiedDomainName.")
     addr = rt.resolve(name, port)
     if addr is None:
+        prefix = norm_name(name) + ":"
+        if any(key.startswith(prefix) for key in rt.names()):
+            # The host exists (it listens on other ports): nothing accepts connections on this one.
+            return Probe(
+                False, f"Failure: Connection refused. The endpoint {name} did not accept a connection on port {port}."
+            )
         return Probe(
             False,
             f"Failure: DNS resolution failed: {name} does not resolve (the sandbox publishes no listener for "

@@ -19,8 +19,9 @@ and the places the sandbox differs from AWS are written down):
   weighted, multivalue, latency and simple records answered. An alias to an ALB answers the ALB's DNS
   name (the sandbox has no IP addresses for ALBs).
 - moto fixes: CreateHealthCheck / UpdateHealthCheck keep AlarmIdentifier and InsufficientDataHealthStatus
-  (moto drops them); UpdateHealthCheck no longer wipes ChildHealthChecks and Regions when the request
-  leaves them out, and bumps HealthCheckVersion as AWS does.
+  (moto drops them); an HTTPS check without a Port gets 443 (moto gives every type 80); UpdateHealthCheck
+  no longer wipes ChildHealthChecks and Regions when the request leaves them out, and bumps
+  HealthCheckVersion as AWS does.
 
 Control routes: ``GET /_sandbox/route53`` (every check with its state and last observation, and the
 speed-up), ``POST /_sandbox/route53 {"speedup": N}`` (divide RequestInterval by N; 1 = AWS timing, the
@@ -79,7 +80,10 @@ def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
     def create_health_check(self: Any) -> Any:
         config_in = self._get_param("HealthCheckConfig") or {}
         result = original_create(self)
-        _keep_alarm_settings(result.result["HealthCheck"], config_in)
+        check = result.result["HealthCheck"]
+        _keep_alarm_settings(check, config_in)
+        if not config_in.get("Port") and str(config_in.get("Type", "")).startswith("HTTPS"):
+            check.port = 443  # AWS's default for HTTPS checks (moto defaults every type to 80)
         checkers.poke()
         return result
 

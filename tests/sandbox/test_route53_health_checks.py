@@ -436,11 +436,10 @@ def test_both_unhealthy_answers_the_primary_and_simple_records_answer_plainly(
     assert www["RecordData"] == ["192.0.2.10", "192.0.2.11"]
 
 
-def test_evaluate_target_health_needs_healthy_alb_targets(
-    aws: Callable[..., Any], fast: None, endpoints: Any, checks: Any, zone: dict[str, Any]
-) -> None:
-    """An alias to an ALB with EvaluateTargetHealth is unhealthy while the ALB has no healthy target."""
-    ec2, elbv2, route53 = aws("ec2"), aws("elbv2"), aws("route53")
+@pytest.fixture
+def alb(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
+    """An Application Load Balancer in us-east-1 with no listener and no target group."""
+    ec2, elbv2 = aws("ec2"), aws("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
@@ -449,28 +448,60 @@ def test_evaluate_target_health_needs_healthy_alb_targets(
         for i, az in enumerate("ab")
     ]
     lb = elbv2.create_load_balancer(Name=f"hc-{uuid.uuid4().hex[:8]}", Subnets=subnets)["LoadBalancers"][0]
-    try:
-        _name, _endpoint = endpoints()
-        healthy_check = checks(Type="HTTP", FullyQualifiedDomainName=_name, Port=80)
-        secondary = "standby-2.us-west-2.elb.amazonaws.com"
-        changes = _failover_pair(zone, lb["DNSName"], secondary, healthy_check, True)
-        # The secondary stands for a healthy region (if both were unhealthy Route 53 would answer the primary).
-        changes[1]["ResourceRecordSet"]["AliasTarget"]["EvaluateTargetHealth"] = False
-        route53.change_resource_record_sets(HostedZoneId=zone["id"], ChangeBatch={"Changes": changes[:2]})
-        record = f"origin.{zone['name']}"
-        answer = route53.test_dns_answer(HostedZoneId=zone["id"], RecordName=record, RecordType="A")
-        # The primary's health check passes, but its ALB has no target at all: Route 53 answers the secondary.
-        assert answer["RecordData"] == [secondary]
-        for change in changes[:2]:
-            change["ResourceRecordSet"]["AliasTarget"]["EvaluateTargetHealth"] = False
-        route53.change_resource_record_sets(HostedZoneId=zone["id"], ChangeBatch={"Changes": changes[:2]})
-        answer = route53.test_dns_answer(HostedZoneId=zone["id"], RecordName=record, RecordType="A")
-        assert answer["RecordData"] == [lb["DNSName"].lower()]
-    finally:
-        elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
-        for subnet in subnets:
-            ec2.delete_subnet(SubnetId=subnet)
-        ec2.delete_vpc(VpcId=vpc)
+    yield lb
+    elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    for subnet in subnets:
+        ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
+
+
+def test_evaluate_target_health_needs_healthy_alb_targets(
+    aws: Callable[..., Any], fast: None, endpoints: Any, checks: Any, zone: dict[str, Any], alb: dict[str, Any]
+) -> None:
+    """An alias to an ALB with EvaluateTargetHealth is unhealthy while the ALB has no healthy target."""
+    route53 = aws("route53")
+    name, _endpoint = endpoints()
+    passing_check = checks(Type="HTTP", FullyQualifiedDomainName=name, Port=80)
+    secondary = "standby-2.us-west-2.elb.amazonaws.com"
+    changes = _failover_pair(zone, alb["DNSName"], secondary, passing_check, True)
+    # The secondary stands for a healthy region (if both were unhealthy Route 53 would answer the primary).
+    changes[1]["ResourceRecordSet"]["AliasTarget"]["EvaluateTargetHealth"] = False
+    route53.change_resource_record_sets(HostedZoneId=zone["id"], ChangeBatch={"Changes": changes[:2]})
+    record = f"origin.{zone['name']}"
+    answer = route53.test_dns_answer(HostedZoneId=zone["id"], RecordName=record, RecordType="A")
+    # The primary's health check passes, but its ALB has no target at all: Route 53 answers the secondary.
+    assert answer["RecordData"] == [secondary]
+    for change in changes[:2]:
+        change["ResourceRecordSet"]["AliasTarget"]["EvaluateTargetHealth"] = False
+    route53.change_resource_record_sets(HostedZoneId=zone["id"], ChangeBatch={"Changes": changes[:2]})
+    answer = route53.test_dns_answer(HostedZoneId=zone["id"], RecordName=record, RecordType="A")
+    assert answer["RecordData"] == [alb["DNSName"].lower()]
+
+
+def test_https_check_against_a_plain_http_listener_fails(
+    aws: Callable[..., Any], fast: None, checks: Any, alb: dict[str, Any]
+) -> None:
+    """The check's protocol must match the listener's, as on AWS (the TLS handshake would fail)."""
+    aws("elbv2").create_listener(
+        LoadBalancerArn=alb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "ok"},
+            }
+        ],
+    )
+    plain = checks(Type="HTTP", FullyQualifiedDomainName=alb["DNSName"], Port=80)
+    tls_on_plain = checks(Type="HTTPS", FullyQualifiedDomainName=alb["DNSName"], Port=80)
+    tls_default = checks(Type="HTTPS", FullyQualifiedDomainName=alb["DNSName"])
+    config = aws("route53").get_health_check(HealthCheckId=tls_default)["HealthCheck"]["HealthCheckConfig"]
+    assert config["Port"] == 443  # AWS's default port for HTTPS checks
+    wait_for(lambda: all(statuses(aws, c) for c in (plain, tls_on_plain, tls_default)), what="observations")
+    assert statuses(aws, plain)[0] == "Success: HTTP Status Code 200, OK"
+    assert statuses(aws, tls_on_plain)[0].startswith("Failure: TLS handshake failed")
+    assert statuses(aws, tls_default)[0].startswith("Failure: Connection refused")  # no listener on 443
 
 
 def test_control_route_rejects_a_bad_speedup(sandbox: SandboxConfig) -> None:
