@@ -38,7 +38,7 @@ import signal
 import threading
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -676,7 +676,7 @@ class Fleet:
         target = make_conninfo(
             host=HOST, port=writer.node.port, user=writer.node.superuser, password=writer.node.password
         )
-        with member.node.connect() as conn:
+        with _admin_session(member) as conn:
             conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(target)))
             conn.execute("SELECT pg_reload_conf()")
         log.info("aurora %s: now replicates from %s", member.cluster_id, writer.cluster_id)
@@ -695,7 +695,7 @@ class Fleet:
         from psycopg import sql
 
         user = sql.Identifier(member.master_username or "")
-        with member.node.connect() as conn:
+        with _admin_session(member) as conn:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (MASTER_GROUP,)).fetchone():
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(MASTER_GROUP)))
                 conn.execute(sql.SQL("GRANT pg_monitor, pg_signal_backend TO {}").format(sql.Identifier(MASTER_GROUP)))
@@ -717,7 +717,7 @@ class Fleet:
         password, member.password_to_set = member.password_to_set, None
         if not password or not member.master_username:
             return
-        with member.node.connect() as conn:
+        with _admin_session(member) as conn:
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     sql.Identifier(member.master_username), sql.Literal(scram_verifier(password))
@@ -727,6 +727,10 @@ class Fleet:
 
     def _start_node(self, member: Member) -> None:
         """Start the node on its fixed port; should something else have taken that port meanwhile, on a new one."""
+        if member.node.running:  # e.g. a stop that failed earlier: adopt it rather than start a second postmaster
+            member.running = True
+            member.application_name = member.node.cluster_name
+            return
         try:
             member.node.start()
         except PostgresError:
@@ -1240,6 +1244,15 @@ def _wait_replay(member: Member, lsn: str, timeout: float, *, strictly_after: bo
         if time.monotonic() > deadline:
             raise PostgresError(f"{member.cluster_id} did not replay up to {lsn} within {timeout:.0f}s")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _admin_session(member: Member) -> Iterator[Any]:
+    """A superuser session whose failing statements are not written to the server log: they can carry the
+    internal password (primary_conninfo) or a password verifier."""
+    with member.node.connect() as conn:
+        conn.execute("SET log_min_error_statement = panic")
+        yield conn
 
 
 def _wait_streaming(member: Member, timeout: float) -> bool:
