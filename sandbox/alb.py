@@ -389,8 +389,9 @@ def _generated(
     head_only: bool = False,
 ) -> bytes:
     """A response the load balancer makes itself (as AWS: with ``Server: awselb/2.0``)."""
+    title = _ERROR_TITLES.get(status)  # ALB's own phrases ("503 Service Temporarily Unavailable")
     lines = [
-        b"HTTP/1.1 %d %s\r\n" % (status, _reason(status)),
+        b"HTTP/1.1 %s\r\n" % (title.encode() if title else b"%d %s" % (status, _reason(status))),
         b"Server: awselb/2.0\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
         % (_http_date(), content_type, len(body)),
     ]

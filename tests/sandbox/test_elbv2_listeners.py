@@ -331,6 +331,9 @@ def test_no_registered_targets_is_503(env: Env) -> None:
     assert status == 503
     assert headers["Server"] == "awselb/2.0"
     assert b"503 Service Temporarily Unavailable" in body
+    with socket.create_connection(("127.0.0.1", env.local_port(80)), timeout=5) as sock:
+        sock.sendall(f"GET /empty/y HTTP/1.1\r\nHost: {env.dns}\r\nConnection: close\r\n\r\n".encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 503 Service Temporarily Unavailable\r\n")  # ALB's phrase
 
 
 def test_failing_checks_make_a_target_unhealthy_and_all_unhealthy_fails_open(env: Env) -> None:
