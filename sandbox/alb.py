@@ -7,9 +7,12 @@ the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it n
 - **Listeners.** Each listener is an HTTP/1.1 server on 127.0.0.1 (a port fixed for the listener's
   life), written on asyncio protocols with httptools' C parser: it sits on the hot path of load tests
   (edge -> ALB -> app), so there is no framework, no task per request, and upstream connections are
-  kept alive in a pool per target address. Request bodies are read in full before they are forwarded
-  (with a Content-Length); response bodies stream back (re-chunked when the target did not give a
-  length). WebSocket/``Upgrade`` requests are not supported (answered 400).
+  kept alive in a pool per target address (a pooled connection the target closed just as it was
+  reused is retried once on a new one). Request bodies are read in full before they are forwarded
+  (with a Content-Length; ``Expect: 100-continue`` is answered here); response bodies stream back
+  (re-chunked when the target gave no length), with back-pressure from slow clients. Pipelined
+  requests are answered in order. Client connections idle for ``idle_timeout.timeout_seconds`` are
+  closed, as ALB does. WebSocket/``Upgrade`` requests are not supported (answered 400).
 - **Routing** as an ALB does it: rules by priority (path-pattern, host-header, http-header,
   http-request-method, query-string and source-ip conditions; ``*`` and ``?`` wildcards), then the
   default action. ``forward`` (one target group, or a weighted ``ForwardConfig``) goes round robin to
@@ -19,9 +22,11 @@ the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it n
   ``#{port}``, ``#{path}``, ``#{query}`` placeholders; ``fixed-response`` answers as configured.
   Authentication actions cannot be emulated and are skipped. Targets get ``X-Forwarded-For`` (per the
   ``routing.http.xff_header_processing.mode`` attribute), ``X-Forwarded-Proto``, ``X-Forwarded-Port``
-  and ``X-Amzn-Trace-Id``. Errors are the ALB's own: 502 when the target refuses the connection, breaks
-  it or answers garbage (or its address does not resolve in the sandbox), 504 when the target sends
-  nothing for the load balancer's ``idle_timeout.timeout_seconds`` (checked once a second). Responses
+  and ``X-Amzn-Trace-Id`` (kept when the client sent one with a Root); Host is passed unchanged.
+  Errors are the ALB's own (status phrases and HTML bodies included): 502 when the target refuses
+  the connection, breaks it or answers garbage (or its address does not resolve in the sandbox), 504
+  when the target sends nothing for the load balancer's ``idle_timeout.timeout_seconds`` (checked
+  once a second). Responses
   the load balancer makes itself (errors, redirects, fixed responses) carry ``Server: awselb/2.0``;
   proxied responses carry the target's headers only.
 - **Target health.** Every registered target of a target group that a load balancer uses is probed
@@ -39,7 +44,7 @@ the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it n
   consecutive passes to come back; a healthy one goes after ``UnhealthyThresholdCount`` failures.
 
 Where the sandbox cannot follow AWS: HTTPS listeners serve plain HTTP (the sandbox has no
-certificates), and HTTPS health checks are made in plain HTTP; a target whose address the sandbox
+certificates), and HTTPS health checks are made in plain HTTP; HTTP/2 and gRPC are not spoken; a target whose address the sandbox
 does not know fails its health checks as ``Target.Timeout`` (after the timeout, as an address nothing
 answers on would) but a request sent to it gets 502 at once rather than a 504 after ALB's 10 s
 connect timeout; stickiness, slow start and the least-outstanding-requests algorithm are not modelled.
