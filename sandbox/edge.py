@@ -762,10 +762,17 @@ class Edge:
         host = _header(headers, "host") or ""
         dist = self.select(host)
         if dist is None:
-            text = (
-                "The sandbox has no enabled CloudFront distribution to serve: run `make deploy` (site.yml) first, "
-                "then `make sandbox-serving`.\n"
-            )
+            disabled = [d.id for d in self.distributions()]
+            if disabled:
+                text = (
+                    f"The sandbox's CloudFront distribution {', '.join(disabled)} is disabled: enable it "
+                    "(cdn_enabled: true) and run `make deploy` again.\n"
+                )
+            else:
+                text = (
+                    "The sandbox has no CloudFront distribution to serve: run `make deploy` (site.yml against the "
+                    "sandbox) first.\n"
+                )
             return Response(
                 503, [("Content-Type", "text/plain"), ("Server", "CloudFront")], text.encode(), generated=True
             )
