@@ -480,3 +480,54 @@ def test_control_routes_name_their_input(sandbox: SandboxConfig) -> None:
         _post(sandbox, "faults/stop-database", {"region": "mars-east-1"})
     assert excinfo.value.code == 400
     assert "mars-east-1" in excinfo.value.read().decode()
+
+
+@pytest.fixture
+def own_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
+    """A sandbox of this test's own: reset and shutdown must not touch the session's."""
+    from tests.conftest import start_sandbox
+
+    yield from start_sandbox(tmp_path_factory)
+
+
+def _postmasters_under(folder: Path) -> list[int]:
+    found = []
+    for pidfile in folder.glob("**/postmaster.pid"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pidfile.read_text().split()[0])
+            if Path(f"/proc/{pid}").exists():
+                found.append(pid)
+    return found
+
+
+def test_reset_deletes_and_shutdown_stops_every_node(own_sandbox: SandboxConfig) -> None:
+    import boto3
+
+    from sandbox import cli
+    from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+
+    rds = boto3.client(
+        "rds",
+        region_name=PRIMARY_REGION,
+        endpoint_url=own_sandbox.endpoint,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    first = _create_primary(rds, "before-reset")
+    _wait("the cluster available", lambda: _status(rds, "before-reset") == "available")
+    data_root = (own_sandbox.state_dir / "aurora").resolve()
+    running = _postmasters_under(data_root)
+    assert running
+    reset = urllib.request.Request(f"{own_sandbox.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
+    urllib.request.urlopen(reset, timeout=60).close()  # noqa: S310 - loopback
+    _wait("the node stopped", lambda: not [pid for pid in running if Path(f"/proc/{pid}").exists()], 10)
+    assert not list(data_root.glob("*/before-reset/*"))
+    assert f"{first['Endpoint']}:5432" not in _get(own_sandbox, "")["names"]
+    assert _get(own_sandbox, "aurora")["clusters"] == []
+
+    _create_primary(rds, "before-shutdown")
+    _wait("the cluster available", lambda: _status(rds, "before-shutdown") == "available")
+    running = _postmasters_under(data_root)
+    assert running
+    cli.down(own_sandbox)
+    _wait("the node stopped", lambda: not [pid for pid in running if Path(f"/proc/{pid}").exists()], 10)
