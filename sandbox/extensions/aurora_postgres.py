@@ -25,7 +25,8 @@ What plain moto only records, and what AWS does instead:
   ``FailoverState`` pending -> switching-over while it runs. Waits for the target to catch up, shuts the old primary
   down cleanly (its last WAL reaches the standby), promotes the target once it has replayed all of it, moves
   ``IsWriter`` and the global endpoint, and turns the old primary into a standby (pg_rewind): no acknowledged write
-  is lost. Refused (``InvalidGlobalClusterStateFault``) unless every member is connected.
+  is lost. Refused (``InvalidGlobalClusterStateFault``) unless every member is connected. While an operation runs,
+  the global cluster's Status is switching-over / failing-over and both clusters' Status is failing-over.
 - **FailoverGlobalCluster AllowDataLoss=true**: ``FailoverState`` failing-over; fences the old primary (stopped at
   once; it never takes a write again), promotes the target at once. The old primary shows ``pending-resync`` and
   rejoins as a standby via pg_rewind as soon as its region is up (at once, or when the region is restored).
@@ -47,9 +48,11 @@ Where the sandbox differs from AWS:
 
 - One node per cluster: DB instances (writer, readers) are records only, and the ReaderEndpoint leads to that same
   node, so on a primary it accepts writes (on AWS it reaches the read-only replicas when there are any).
-- Nodes run with ``fsync=off`` and ``synchronous_commit=off`` (a sandbox, not a store of record): a crash of the
-  *machine* can lose data; a crash of a node (outage, stop-database) cannot lose a commit it acknowledged... except
-  those not yet flushed by the WAL writer (at most ~200 ms), as asynchronous commit documents.
+- Nodes run with ``fsync=off`` and ``synchronous_commit=off`` (``fast=True``: a sandbox, not a store of record). A
+  crash of the *machine* can corrupt a node; a crash of a node (outage, stop-database) loses the commits of its
+  last few hundred milliseconds (at most 3 x wal_writer_delay), as asynchronous commit documents, and a failover
+  loses what the secondary had not received yet, as on AWS. A switchover shuts the primary down cleanly first, so it
+  loses nothing.
 - The master user's password is checked as SCRAM-SHA-256; ``rds.force_ssl`` and other parameter-group values are
   records only (no TLS). ManageMasterUserPassword uses moto's generated secret value.
 - DB clusters of other engines, and global clusters of them, stay records (switchover/failover of them is refused).
