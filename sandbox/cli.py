@@ -146,12 +146,12 @@ def _terminate(pid: int) -> None:
 
 def down(cfg: SandboxConfig) -> str:
     pid = _read_pid(cfg)
-    strays = _stop_stray_postgres(cfg)
     if pid is None:
+        strays = _stop_stray_postgres(cfg)
         return "sandbox not running" + (f"; stopped {strays} stray PostgreSQL server(s)" if strays else "")
     if _alive(pid):
-        _terminate(pid)
-    strays += _stop_stray_postgres(cfg)
+        _terminate(pid)  # the server stops its databases itself; what is left after that is a stray
+    strays = _stop_stray_postgres(cfg)
     cfg.pidfile.unlink(missing_ok=True)
     return f"sandbox stopped (pid {pid})" + (f"; stopped {strays} stray PostgreSQL server(s)" if strays else "")
 
@@ -163,7 +163,14 @@ def _stop_stray_postgres(cfg: SandboxConfig) -> int:
     does not reach it; a server that died without its shutdown hooks would leave them running.
     """
     stopped = 0
-    for pidfile in cfg.state_dir.glob("**/postmaster.pid"):
+    # followlinks: the Aurora data may sit behind a symlink when the state folder is not searchable by
+    # PostgreSQL's unprivileged user (see sandbox/aurora.py).
+    pidfiles = [
+        Path(root, "postmaster.pid")
+        for root, _dirs, files in os.walk(cfg.state_dir, followlinks=True)
+        if "postmaster.pid" in files
+    ]
+    for pidfile in pidfiles:
         try:
             pid = int(pidfile.read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):

@@ -6,8 +6,9 @@ Starts a sandbox of its own on free loopback ports (a running `make sandbox-up` 
    (budget: serving within 30 s of the end of the deploy);
 2. sums the memory of every process the sandbox runs (the server, the app tasks, the PostgreSQL
    servers) with both regions deployed (budget: 2 GB resident);
-3. takes us-east-1 dark and times until Route 53 reports its health check unhealthy and the edge
-   serves from us-west-2 (budget: request interval x failure threshold + one interval).
+3. takes us-east-1 dark and times until Route 53 answers the failover record with us-west-2
+   (TestDNSAnswer: the health check has failed FailureThreshold times) and until the edge serves
+   from us-west-2 (budget for both: request interval x failure threshold + one interval).
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def sandbox_memory(cfg: SandboxConfig) -> tuple[int, float, float]:
     PostgreSQL's shared buffers); PSS shares them out fairly.
     """
     groups = {int(cfg.pidfile.read_text())}
-    for pidfile in cfg.state_dir.glob("**/postmaster.pid"):
+    for root, _dirs, files in os.walk(cfg.state_dir, followlinks=True):
+        if "postmaster.pid" not in files:
+            continue
+        pidfile = Path(root, "postmaster.pid")
         try:
             groups.add(int(pidfile.read_text().splitlines()[0]))
         except (OSError, ValueError, IndexError):
@@ -92,9 +96,11 @@ def _health_check(route53, region: str) -> dict:
     raise SystemExit(f"no Route 53 health check tagged Region={region}: did site.yml deploy the dns role?")
 
 
-def _check_failing(route53, check_id: str) -> bool:
-    observations = route53.get_health_check_status(HealthCheckId=check_id)["HealthCheckObservations"]
-    return bool(observations) and all(o["StatusReport"]["Status"].startswith("Failure") for o in observations)
+def _dns_answer(route53) -> str:
+    """Where Route 53 sends origin.<zone> now (TestDNSAnswer follows the failover records' health)."""
+    (zone,) = route53.list_hosted_zones()["HostedZones"]
+    answer = route53.test_dns_answer(HostedZoneId=zone["Id"], RecordName=f"origin.{zone['Name']}", RecordType="A")
+    return " ".join(answer["RecordData"])
 
 
 def main() -> int:
@@ -126,7 +132,7 @@ def main() -> int:
             detected = edge_moved = None
             while time.monotonic() - dark < detect_budget * 3 and (detected is None or edge_moved is None):
                 now = time.monotonic() - dark
-                if detected is None and _check_failing(route53, check["Id"]):
+                if detected is None and "us-west-2" in _dns_answer(route53):
                     detected = now
                 status = _status(cfg.edge)
                 if edge_moved is None and status and status.get("region") == "us-west-2":
@@ -148,7 +154,7 @@ def main() -> int:
     print(
         f"memory, {processes} processes: RSS {rss_mb:7.0f} MB, PSS {pss_mb:7.0f} MB  budget {MEMORY_BUDGET_MB} MB: {verdict(rss_mb <= MEMORY_BUDGET_MB)}"
     )
-    for label, value in (("health check failing", detected), ("edge serving us-west-2", edge_moved)):
+    for label, value in (("Route 53 answers us-west-2", detected), ("edge serving us-west-2", edge_moved)):
         figure = f"{value:7.1f} s" if value is not None else "  never"
         ok = value is not None and value <= detect_budget
         print(f"us-east-1 dark -> {label:<22}{figure}  budget {detect_budget} s: {verdict(ok)}")
