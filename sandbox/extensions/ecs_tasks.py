@@ -279,13 +279,13 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self.rt.stopping.is_set():
+            self.wake.clear()  # before the tick: a wake-up during it means "look again at once"
             busy = False
             try:
                 busy = self.tick()
             except Exception:
                 log.exception("ECS scheduler tick failed (will retry)")
             self.wake.wait(BUSY_TICK_S if busy else TICK_S)
-            self.wake.clear()
 
     def tick(self) -> bool:
         """One pass: advance every task, schedule every service, refresh the counts. True while busy."""
@@ -296,11 +296,22 @@ class Scheduler:
                     self._advance(run, now)
                 except Exception:
                     log.exception("task %s: advancing failed", run.task.id)
+            services: set[int] = set()
             for _account, region, backend in self._backends():
                 for service in list(backend.services.values()):
-                    if self._is_live_service(backend, service):
+                    services.add(id(service))
+                    # A deleted service's tasks stop even when its task definition is gone already.
+                    if service.status != "ACTIVE" or self._is_live_service(backend, service):
                         self._schedule(backend, region, service, now)
                 self._count(backend)
+            for run in list(self.runs.values()):
+                if run.service is not None and run.active and id(run.service) not in services:
+                    # moto replaced the service object (CreateService reusing a name): its tasks are orphans.
+                    self.stop(
+                        run,
+                        "ServiceSchedulerInitiated",
+                        f"Scaling activity initiated by (deployment {run.deployment_id})",
+                    )
             self._prune(now)
             return any(
                 run.status not in ("RUNNING", "STOPPED") or (run.status == "RUNNING" and not run.listening)
