@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -360,7 +361,118 @@ def test_switchover_loses_no_acknowledged_write(deployed, sandbox, aws):
     assert lost == [], f"acknowledged writes lost in the switchover: {lost[:10]}"
 
 
-def test_region_outage_moves_reads_and_the_old_primary_rejoins(deployed, sandbox, aws):
+def _failover(sandbox, tmp_path, **extra_vars) -> tuple:
+    """Run failover.yml; returns (run, report or None)."""
+    run = run_playbook(
+        "failover.yml",
+        sandbox_port=sandbox.port,
+        extra_vars=extra_vars,
+        timeout=1200,
+        env={"SANDBOX_URL": sandbox.edge, "FAILOVER_REPORT_DIR": str(tmp_path)},
+    )
+    latest = tmp_path / "failover-latest.json"
+    report = json.loads(latest.read_text()) if latest.exists() else None
+    return run, report
+
+
+def _unchanged(aws, writer: str) -> None:
+    cluster = _global(aws)
+    assert _writer_region(cluster) == writer and not cluster.get("FailoverState"), cluster
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"failover_mode": "unplanned", "failover_target_region": SECONDARY}, "failover_confirm_data_loss=true"),
+        ({"failover_mode": "planned", "failover_target_region": "eu-west-1"}, "is not a region of this inventory"),
+        ({"failover_mode": "sideways", "failover_target_region": SECONDARY}, "failover_mode must be planned"),
+        (
+            {"failover_mode": "planned", "failover_target_region": SECONDARY, "failover_max_replication_lag_ms": -1},
+            "pre-flight check 'replication lag within bound' failed",
+        ),
+    ],
+    ids=["no-confirmation", "unknown-region", "unknown-mode", "lag-over-bound"],
+)
+def test_failover_refuses_bad_requests_and_changes_nothing(deployed, sandbox, aws, tmp_path, extra_vars, message):
+    run, _ = _failover(sandbox, tmp_path, failover_gate_timeout=20, **extra_vars)
+    assert run.returncode != 0
+    assert any(message in m for m in run.failure_messages()), run.failure_messages()
+    _unchanged(aws, PRIMARY)
+
+
+def _west_service(aws) -> tuple[Any, str, str]:
+    ecs = aws("ecs", SECONDARY)
+    (cluster_arn,) = ecs.list_clusters()["clusterArns"]
+    (service_arn,) = ecs.list_services(cluster=cluster_arn)["serviceArns"]
+    return ecs, cluster_arn, service_arn
+
+
+def _healthy_targets(aws, region: str) -> int:
+    elbv2 = aws("elbv2", region)
+    (group,) = [g for g in elbv2.describe_target_groups()["TargetGroups"] if g["TargetGroupName"].startswith(PREFIX)]
+    health = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
+    return sum(1 for t in health if t["TargetHealth"]["State"] == "healthy")
+
+
+def test_failover_refuses_an_unhealthy_target(deployed, sandbox, aws, tmp_path):
+    ecs, cluster_arn, service_arn = _west_service(aws)
+    ecs.update_service(cluster=cluster_arn, service=service_arn, desiredCount=0)
+    try:
+        run, report = _failover(
+            sandbox, tmp_path, failover_mode="planned", failover_target_region=SECONDARY, failover_gate_timeout=6
+        )
+        assert run.returncode != 0
+        assert report["outcome"] == "failed" and report["steps"][0]["name"] == "gate_both"
+        gate = report["steps"][0]
+        assert gate["outcome"] == "failed" and f"healthy targets in {SECONDARY}: 0 healthy" in gate["detail"], gate
+        assert {s["outcome"] for s in report["steps"][1:]} == {"skipped"}
+        _unchanged(aws, PRIMARY)
+    finally:
+        ecs.update_service(cluster=cluster_arn, service=service_arn, desiredCount=1)
+    deadline = time.monotonic() + 90
+    while _healthy_targets(aws, SECONDARY) < 1:
+        assert time.monotonic() < deadline, "the standby's task did not come back healthy"
+        time.sleep(1)
+
+
+def test_planned_failover_and_failback_lose_no_acknowledged_write(deployed, sandbox, aws, tmp_path):
+    writer = ContinuousWriter(sandbox)
+    started = time.monotonic()
+    writer.start()
+    try:
+        run, report = _failover(sandbox, tmp_path, failover_mode="planned", failover_target_region=SECONDARY)
+        assert run.returncode == 0, run.failure_messages() or run.stderr[-3000:]
+        assert report["outcome"] == "ok" and [s["outcome"] for s in report["steps"]] == ["ok"] * 6
+        assert _writer_region(_global(aws)) == SECONDARY
+        status, body = _edge(sandbox, "GET", "/api/status")
+        assert status == 200 and body["region"] == SECONDARY and body["role"] == "writer", body
+        print(
+            f"planned: {report['time_without_writer_s']} s without a writer (polled); steps "
+            + ", ".join(f"{s['name']} {s['seconds']} s" for s in report["steps"])
+        )
+
+        run, report = _failover(sandbox, tmp_path, failover_mode="failback")
+        assert run.returncode == 0, run.failure_messages() or run.stderr[-3000:]
+        assert report["target_region"] == PRIMARY and _writer_region(_global(aws)) == PRIMARY
+        assert (tmp_path / "failover-latest.md").read_text().startswith("# Failback failover to us-east-1: OK")
+    finally:
+        writer.stop.set()
+        writer.join(30)
+    ended = time.monotonic()
+    lost = [key for record_id, key in writer.acknowledged if _edge(sandbox, "GET", f"/api/data/{record_id}")[0] != 200]
+    print(
+        f"planned failover and failback: {len(writer.acknowledged)} acknowledged writes, {len(writer.failures)} refused, "
+        f"longest time without a successful write {writer.longest_gap(started, ended):.2f} s"
+    )
+    assert len(writer.acknowledged) > 20 and lost == [], lost[:10]
+
+    # Re-running finds everything done: nothing changes and nobody is paged again.
+    run, report = _failover(sandbox, tmp_path, failover_mode="failback")
+    assert run.returncode == 0 and run.changed == 0, run.changed_tasks()
+    assert report["database"]["changed"] is False
+
+
+def test_region_outage_unplanned_failover_and_rejoin(deployed, sandbox, aws, tmp_path):
     route53 = aws("route53", PRIMARY)
     checks = route53.list_health_checks()["HealthChecks"]
     (east_check,) = [c for c in checks if PRIMARY in c["HealthCheckConfig"].get("FullyQualifiedDomainName", "")]
@@ -376,38 +488,38 @@ def test_region_outage_moves_reads_and_the_old_primary_rejoins(deployed, sandbox
             if served is None and status == 200 and body["region"] == SECONDARY:
                 served = time.monotonic() - dark
                 assert body["role"] == "replica", body  # the writer is dark and nothing failed over yet
-            observations = route53.get_health_check_status(HealthCheckId=east_check["Id"])["HealthCheckObservations"]
-            if detected is None and all(o["StatusReport"]["Status"].startswith("Failure") for o in observations):
+            # Route 53 has detected the outage when it answers the failover record with the secondary.
+            (zone,) = route53.list_hosted_zones()["HostedZones"]
+            answer = route53.test_dns_answer(
+                HostedZoneId=zone["Id"], RecordName=f"origin.{zone['Name']}", RecordType="A"
+            )["RecordData"]
+            if detected is None and any(SECONDARY in value for value in answer):
                 detected = time.monotonic() - dark
             time.sleep(0.5)
-        print(f"us-east-1 dark: edge served us-west-2 after {served} s, health check failing after {detected} s")
+        print(f"us-east-1 dark: edge served us-west-2 after {served} s, Route 53 answered us-west-2 after {detected} s")
         assert served is not None and served <= budget, f"the edge did not serve from {SECONDARY} within {budget} s"
-        assert detected is not None and detected <= budget, f"the health check did not fail within {budget} s"
+        assert detected is not None and detected <= budget, f"Route 53 did not fail over within {budget} s"
         assert _edge(sandbox, "GET", "/api/data?limit=1")[0] == 200, "reads keep working from the secondary"
 
-        # Unplanned: promote the secondary with data loss allowed, through the secondary's API only.
-        gid = _global(aws)["GlobalClusterIdentifier"]
-        aws("rds", SECONDARY).failover_global_cluster(
-            GlobalClusterIdentifier=gid, TargetDbClusterIdentifier=_cluster_arn(aws, SECONDARY), AllowDataLoss=True
+        # us-east-1's API answers 503 throughout: the run succeeding proves it needs nothing from there.
+        run, report = _failover(
+            sandbox,
+            tmp_path,
+            failover_mode="unplanned",
+            failover_target_region=SECONDARY,
+            failover_confirm_data_loss=True,
         )
-        deadline = time.monotonic() + 120
-        while _writer_region(_global(aws)) != SECONDARY or _global(aws).get("FailoverState"):
-            assert time.monotonic() < deadline, _global(aws)
-            time.sleep(1)
-        west_alb = aws("elbv2", SECONDARY).describe_load_balancers()["LoadBalancers"][0]["DNSName"]
-        base = "http://" + _sandbox_names(sandbox)[f"{west_alb.lower()}:80"]
-        status, record = _edge(sandbox, "POST", "/api/data", {"key": "after-failover", "value": "west"}, base=base)
+        assert run.returncode == 0, run.failure_messages() or run.stderr[-3000:]
+        assert report["outcome"] == "ok" and _writer_region(_global(aws)) == SECONDARY
+        assert report["data_loss_estimate_ms"] is not None
+        print("unplanned: steps " + ", ".join(f"{s['name']} {s['seconds']} s" for s in report["steps"]))
+        status, record = _edge(sandbox, "POST", "/api/data", {"key": "after-failover", "value": "west"})
         assert status == 201 and record["region"] == SECONDARY, record
     finally:
         cli.restore(sandbox, PRIMARY)
     cluster = _wait_global(aws, SECONDARY, timeout=180)
     (east,) = [m for m in cluster["GlobalClusterMembers"] if f":{PRIMARY}:" in m["DBClusterArn"]]
     assert not east["IsWriter"] and east["SynchronizationStatus"] == "connected"
-
-
-def _sandbox_names(sandbox) -> dict[str, str]:
-    with urllib.request.urlopen(f"{sandbox.endpoint}/_sandbox/", timeout=10) as resp:  # noqa: S310 - loopback
-        return json.load(resp)["names"]
 
 
 def test_teardown_leaves_nothing_behind(deployed, sandbox, aws):
