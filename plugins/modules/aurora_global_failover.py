@@ -127,9 +127,13 @@ timeline:
   type: list
   elements: dict
 replication_lag_ms:
+  description: The target's last C(AuroraGlobalDBReplicationLag) seen before the operation (milliseconds), or null.
+  returned: always
+  type: float
+rpo_lag_ms:
   description:
-    - The target's last replication lag seen before the operation (milliseconds), or null when unknown. For
-      V(failover) it is the estimate of the data lost.
+    - V(failover) only - the target's last C(AuroraGlobalDBRPOLag) (milliseconds): how far its replayed commits trail
+      the writer's last commit, the estimate of the data lost. Null when unknown or for other modes.
   returned: always
   type: float
 duration_s:
@@ -270,6 +274,7 @@ class Failover:
         self.started = clock()
         self.timeline = []
         self.preflight = []
+        self.rpo_lag_ms = None
         self._last = None
 
     def client(self, service, region):
@@ -314,14 +319,14 @@ class Failover:
         if not ok:
             raise FailoverError(f"pre-flight check '{name}' failed: found {found}; {fix}")
 
-    def replication_lag(self, target):
-        """The target's latest AuroraGlobalDBReplicationLag (ms) in its own region, or None."""
+    def replication_lag(self, target, metric="AuroraGlobalDBReplicationLag"):
+        """The target's latest datapoint of metric (ms) in its own region, or None."""
         now = utcnow()
         try:
             points = self.client("cloudwatch", region_of(target)).get_metric_statistics(
                 aws_retry=True,
                 Namespace="AWS/RDS",
-                MetricName="AuroraGlobalDBReplicationLag",
+                MetricName=metric,
                 Dimensions=[{"Name": "DBClusterIdentifier", "Value": target.split(":")[-1]}],
                 StartTime=now - datetime.timedelta(minutes=5),
                 EndTime=now,
@@ -353,6 +358,9 @@ class Failover:
                 "a failover loses the writes not yet replicated: set allow_data_loss: true, or use mode: switchover "
                 "while the writer's region is up",
             )
+            # The RPO lag is what a failover loses: how far the target's replayed commits trail the
+            # writer's last commit (the replication lag keeps growing while the writer is unreachable).
+            self.rpo_lag_ms = self.replication_lag(target, "AuroraGlobalDBRPOLag")
             lag = self.replication_lag(target)
         if mode == "switchover":
             not_connected = [
@@ -482,6 +490,7 @@ class Failover:
             timeline=self.timeline,
             preflight=self.preflight,
             duration_s=round(self.clock() - self.started, 2),
+            rpo_lag_ms=self.rpo_lag_ms,
         )
 
 

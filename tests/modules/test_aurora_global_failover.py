@@ -175,7 +175,7 @@ def test_failover_reports_the_lag_as_data_loss_estimate_and_does_not_wait_for_th
     assert aws.writes == [
         ("failover", {"GlobalClusterIdentifier": "g", "TargetDbClusterIdentifier": WEST, "AllowDataLoss": True})
     ]
-    assert result["replication_lag_ms"] == 350 and result["writer_cluster_arn"] == WEST
+    assert result["rpo_lag_ms"] == 350 and result["writer_cluster_arn"] == WEST
 
 
 def test_check_mode_runs_the_checks_but_starts_nothing() -> None:
