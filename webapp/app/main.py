@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,15 +14,19 @@ from fastapi.responses import Response
 
 from app import __version__
 from app.api import data, health, status
+from app.api.edge import Edge
 from app.core import errors
 from app.core.config import Settings, get_settings, resolve_password
 from app.core.db import Database
 from app.core.observability import (
+    ACCESS_LOG,
     METRICS_CONTENT_TYPE,
+    REQUEST_METRICS,
     RequestContextMiddleware,
     configure_logging,
     metrics_payload,
 )
+from app.records import Records
 
 log = logging.getLogger("app")
 
@@ -35,15 +40,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         password = await asyncio.to_thread(resolve_password, settings)
         db = Database(settings, password)
         app.state.db = db
+        app.state.records = Records(db, settings.region)
         app.state.task = await asyncio.to_thread(lambda: settings.task)
         await db.open()
         db.start_monitor()
+        # Everything built so far (modules, FastAPI's routes and models, pools) lives as long as the
+        # process: move it out of the collector's sight, or each full collection walks it all again
+        # (measured: 40-90 ms pauses every second or two under load, the whole p99).
+        gc.collect()
+        gc.freeze()
         log.info("serving", extra={"fields": {"region": settings.region, "version": __version__}})
         try:
             yield
         finally:
             # uvicorn has stopped accepting and drained in-flight requests (GRACEFUL_TIMEOUT) by now.
             await db.close()
+            ACCESS_LOG.flush()
+            REQUEST_METRICS.flush()
             log.info("stopped")
 
     app = FastAPI(
@@ -51,6 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="A multi-region service on Aurora PostgreSQL that knows its region and survives a failover",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry hooks: off. Metrics are Prometheus (docs/webapp.md) and no
+        # OpenTelemetry provider is set up, yet with the hooks on FastAPI asks the OpenTelemetry API
+        # for one on every request (environment lookups, ~17 µs, a third of /health's cost).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.include_router(health.router)
@@ -65,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware,
         access_log_enabled=settings.access_log,
-        fast_paths={"/health": health.health_body, "/api/status": lambda: status.status_body(app)},
+        liveness=health.health_body(),
+        edge=Edge(app).route,
     )
     return app
 

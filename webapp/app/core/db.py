@@ -1,5 +1,7 @@
 """The database: the pools, the single-statement read and write paths, and the region's role.
 
+(app/records.py runs the records' statements through here, batched: app/core/batching.py.)
+
 - Writes: one async SQLAlchemy engine per distinct writer endpoint (its pool connects on demand,
   which matters right after a promotion); the statement runs on the pooled driver connection.
 - Reads: a psycopg_pool pool on the reader endpoint.
@@ -19,11 +21,10 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg
 import psycopg_pool
-from fastapi import Depends, Request
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import event, text
 from sqlalchemy.exc import DisconnectionError
@@ -198,9 +199,9 @@ class Database:
     async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run one read on a connection of the read pool.
 
-        The hot read path: SQL built and compiled once by SQLAlchemy (app/api/data.py), run by
-        psycopg on a psycopg_pool connection. Measured here, an async SQLAlchemy checkout plus ORM
-        session cost several times the query itself; writes keep the engine and a session.
+        The read path: SQL built and compiled once by SQLAlchemy (app/records.py), run by psycopg on
+        a psycopg_pool connection. Measured here, an async SQLAlchemy checkout plus ORM session cost
+        several times the query itself.
         """
         async with self.read_pool.connection() as conn:
             try:
@@ -281,10 +282,3 @@ class Database:
         await self.read_pool.close()
         for engine in self.engines:
             await engine.dispose()
-
-
-def get_database(request: Request) -> Database:
-    return request.app.state.db
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]

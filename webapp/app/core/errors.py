@@ -1,8 +1,13 @@
-"""Database failures as clear 503s: a read-only region, an unreachable or slow database. Never a 500."""
+"""Database failures as clear 503s: a read-only region, an unreachable or slow database. Never a 500.
+
+``database_problem`` classifies an exception once for both paths that answer requests: the FastAPI
+exception handlers installed here, and the edge (app/api/edge.py).
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import orjson
 import psycopg
@@ -12,6 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.core.batching import Abandoned
+from app.core.config import Settings
 
 log = logging.getLogger("app.errors")
 
@@ -26,54 +34,85 @@ SQLSTATE_READ_ONLY = "25006"  # read_only_sql_transaction: a write reached a hot
 SQLSTATE_QUERY_CANCELED = "57014"  # statement_timeout
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"})
 
+JSON = (b"content-type", b"application/json")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An error answer: JSON ``{"detail", "reason"}``, with ``Retry-After`` when retrying may help."""
+
+    status: int
+    reason: str
+    detail: str
+    retry_after: int | None = None
+
+    def body(self) -> bytes:
+        return orjson.dumps({"detail": self.detail, "reason": self.reason})
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        if self.retry_after is None:
+            return []
+        return [(b"retry-after", str(self.retry_after).encode())]
+
+    def response(self) -> Response:
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
+        return Response(self.body(), status_code=self.status, media_type="application/json", headers=headers)
+
 
 def problem(status: int, reason: str, detail: str, retry_after: int | None = None) -> Response:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(
-        orjson.dumps({"detail": detail, "reason": reason}),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+    return Problem(status, reason, detail, retry_after).response()
+
+
+def _classify(settings: Settings, orig: BaseException | None, disconnected: bool) -> Problem:
+    region = settings.region
+    sqlstate = getattr(orig, "sqlstate", None)
+    message = str(orig) if orig is not None else ""
+    if sqlstate == SQLSTATE_READ_ONLY:
+        log.info("write refused: database is read-only")
+        return Problem(503, "read-only", READ_ONLY.format(region=region), settings.read_only_retry_after_s)
+    if sqlstate == SQLSTATE_QUERY_CANCELED:
+        log.warning("statement timeout")
+        return Problem(503, "database-timeout", TIMEOUT, 1)
+    if disconnected or sqlstate in RETRYABLE_SQLSTATES or sqlstate is None:
+        # No SQLSTATE: the connection itself failed (refused, reset, or no server was read-write).
+        if "read-only" in message or "hot standby" in message:
+            log.warning("no read-write server among the writer hosts")
+            return Problem(503, "no-writer", NO_WRITER.format(region=region), 1)
+        log.warning("database unavailable: %s", orig.__class__.__name__)
+        return Problem(503, "database-unavailable", UNAVAILABLE.format(region=region), 1)
+    log.error("database error %s", sqlstate, exc_info=orig)
+    return Problem(500, "internal", INTERNAL)
+
+
+def database_problem(settings: Settings, exc: BaseException) -> Problem | None:
+    """The answer to a database failure; None when ``exc`` is not one."""
+    if isinstance(exc, DBAPIError):
+        return _classify(settings, exc.orig, exc.connection_invalidated)
+    if isinstance(exc, psycopg.Error):
+        # Reads and writes run on the driver connection (Database.fetch, Database.execute_write).
+        return _classify(
+            settings, exc, isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not exc.sqlstate
+        )
+    if isinstance(exc, psycopg_pool.PoolTimeout | PoolTimeoutError):
+        log.warning("connection pool exhausted")
+        return Problem(503, "database-busy", BUSY, 1)
+    if isinstance(exc, Abandoned):
+        return Problem(503, "database-unavailable", UNAVAILABLE.format(region=settings.region), 1)
+    return None
 
 
 def install(app: FastAPI) -> None:
-    settings = app.state.settings
-    region = settings.region
-
-    def classify(orig: BaseException | None, disconnected: bool) -> Response:
-        sqlstate = getattr(orig, "sqlstate", None)
-        message = str(orig) if orig is not None else ""
-        if sqlstate == SQLSTATE_READ_ONLY:
-            log.info("write refused: database is read-only")
-            return problem(503, "read-only", READ_ONLY.format(region=region), settings.read_only_retry_after_s)
-        if sqlstate == SQLSTATE_QUERY_CANCELED:
-            log.warning("statement timeout")
-            return problem(503, "database-timeout", TIMEOUT, 1)
-        if disconnected or sqlstate in RETRYABLE_SQLSTATES or sqlstate is None:
-            # No SQLSTATE: the connection itself failed (refused, reset, or no server was read-write).
-            if "read-only" in message or "hot standby" in message:
-                log.warning("no read-write server among the writer hosts")
-                return problem(503, "no-writer", NO_WRITER.format(region=region), 1)
-            log.warning("database unavailable: %s", orig.__class__.__name__)
-            return problem(503, "database-unavailable", UNAVAILABLE.format(region=region), 1)
-        log.error("database error %s", sqlstate, exc_info=orig)
-        return problem(500, "internal", INTERNAL)
+    settings: Settings = app.state.settings
 
     @app.exception_handler(DBAPIError)
-    async def database_error(request: Request, exc: DBAPIError) -> Response:
-        return classify(exc.orig, exc.connection_invalidated)
-
     @app.exception_handler(psycopg.Error)
-    async def driver_error(request: Request, exc: psycopg.Error) -> Response:
-        # Reads run on the driver connection directly (Database.fetch).
-        return classify(exc, isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) and not exc.sqlstate)
-
     @app.exception_handler(psycopg_pool.PoolTimeout)
     @app.exception_handler(PoolTimeoutError)
-    async def pool_timeout(request: Request, exc: Exception) -> Response:
-        log.warning("connection pool exhausted")
-        return problem(503, "database-busy", BUSY, 1)
+    @app.exception_handler(Abandoned)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        found = database_problem(settings, exc)
+        assert found is not None
+        return found.response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -1,0 +1,260 @@
+"""In process, without a database: coalesced reads, batches, the edge's parsing, metrics by the batch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from app.api.edge import page_query, record_fields
+from app.core.batching import Abandoned, Batcher, Coalescer
+from app.core.observability import LATENCY, REQUESTS, RequestMetrics
+from app.records import Records
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _tick() -> None:
+    await asyncio.sleep(0.001)
+
+
+def test_a_read_never_takes_the_answer_of_a_query_started_before_it() -> None:
+    async def scenario() -> list[int]:
+        calls: list[asyncio.Event] = []
+
+        async def query(key: str) -> int:
+            gate = asyncio.Event()
+            calls.append(gate)
+            number = len(calls)
+            await gate.wait()
+            return number
+
+        coalescer: Coalescer[str, int] = Coalescer()
+        first = asyncio.ensure_future(coalescer.run("page", query))
+        await _tick()
+        assert len(calls) == 1
+        # These arrive while query 1 runs: they wait for the next query, and share it.
+        late = [asyncio.ensure_future(coalescer.run("page", query)) for _ in range(5)]
+        other = asyncio.ensure_future(coalescer.run("other", query))  # another key: at once
+        await _tick()
+        assert len(calls) == 2
+        calls[0].set()
+        await _tick()
+        assert len(calls) == 3  # started as soon as query 1 ended, for the five late readers
+        calls[1].set()
+        calls[2].set()
+        return [await first, *[await f for f in late], await other]
+
+    assert run(scenario()) == [1, 3, 3, 3, 3, 3, 2]
+
+
+def test_coalesced_errors_reach_every_waiter_and_the_next_query_runs_afresh() -> None:
+    async def scenario() -> None:
+        outcomes = [RuntimeError("down"), RuntimeError("still down"), 42]
+
+        async def query(key: str) -> int:
+            await asyncio.sleep(0.01)
+            outcome = outcomes.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        coalescer: Coalescer[str, int] = Coalescer()
+        first = asyncio.ensure_future(coalescer.run("k", query))
+        await _tick()
+        late = [asyncio.ensure_future(coalescer.run("k", query)) for _ in range(3)]
+        results = await asyncio.gather(first, *late, return_exceptions=True)
+        assert [str(r) for r in results] == ["down", "still down", "still down", "still down"]
+        assert await coalescer.run("k", query) == 42
+
+    run(scenario())
+
+
+def test_batches_gather_what_arrives_meanwhile_and_fail_items_alone() -> None:
+    async def scenario() -> None:
+        batches: list[list[int]] = []
+
+        async def run_many(items: list[int]) -> list[int | Exception]:
+            batches.append(items)
+            await asyncio.sleep(0.01)
+            return [ValueError(item) if item == 13 else item * 10 for item in items]
+
+        batcher: Batcher[int, int] = Batcher(run_many, max_batch=4)
+        futures = [asyncio.ensure_future(batcher.submit(1))]
+        await asyncio.sleep(0.001)  # its batch is running
+        futures += [asyncio.ensure_future(batcher.submit(i)) for i in (2, 13, 4, 5, 6, 7)]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        # The first item went alone; the others arrived meanwhile: batches of at most 4.
+        assert batches == [[1], [2, 13, 4, 5], [6, 7]]
+        assert results[:2] == [10, 20] and isinstance(results[2], ValueError) and results[3:] == [40, 50, 60, 70]
+
+    run(scenario())
+
+
+def test_a_cancelled_waiter_does_not_cancel_the_batch() -> None:
+    async def scenario() -> None:
+        async def run_many(items: list[int]) -> list[int]:
+            await asyncio.sleep(0.02)
+            return items
+
+        batcher: Batcher[int, int] = Batcher(run_many, max_batch=10)
+        leaver = asyncio.ensure_future(batcher.submit(1))
+        stayer = asyncio.ensure_future(batcher.submit(2))
+        await _tick()
+        leaver.cancel()
+        assert await stayer == 2
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_stopped_statements_fail_their_waiters_instead_of_leaving_them_waiting(started: bool) -> None:
+    """At shutdown the loop cancels what is left, maybe before it even started."""
+
+    async def scenario() -> None:
+        async def hang(arg: object) -> list[int]:
+            await asyncio.sleep(10)
+            return [0]
+
+        coalescer: Coalescer[str, list[int]] = Coalescer()
+        batcher: Batcher[int, int] = Batcher(hang, max_batch=10)  # type: ignore[arg-type]
+        waiters = [asyncio.ensure_future(coalescer.run("k", hang)), asyncio.ensure_future(batcher.submit(1))]
+        await asyncio.sleep(0)  # the waiters have created the tasks, which have not run yet
+        if started:
+            await _tick()
+            waiters.append(asyncio.ensure_future(batcher.submit(2)))  # queued behind the running batch
+            await _tick()
+        for task in [*coalescer._tasks, batcher._task]:
+            assert task is not None
+            task.cancel()
+        for waiter in waiters:
+            with pytest.raises(Abandoned):
+                await asyncio.wait_for(waiter, 1)
+        # and both work again afterwards
+        assert await asyncio.wait_for(Coalescer().run("k", lambda key: asyncio.sleep(0, "ok")), 1) == "ok"
+
+    run(scenario())
+
+
+class _FakeDatabase:
+    """execute_write refuses a batch holding the key "bad" with a data error (SQLSTATE 22001)."""
+
+    def __init__(self) -> None:
+        self.statements: list[dict] = []
+        self.next_id = 0
+
+    async def execute_write(self, sql: str, params: dict) -> list[tuple]:
+        self.statements.append(params)
+        keys = params.get("keys") or [params["key"]]
+        values = params.get("values") or [params["value"]]
+        if "bad" in keys:
+            error = RuntimeError("value too long")
+            error.sqlstate = "22001"  # type: ignore[attr-defined]
+            raise error
+        rows = []
+        for key, value in zip(keys, values, strict=True):
+            self.next_id += 1
+            rows.append((self.next_id, key, value, params["region"], "2024-01-01T00:00:00Z"))
+        return rows[::-1]  # whatever order the server returns: rows are matched by id
+
+
+def test_one_bad_row_does_not_fail_its_batch() -> None:
+    async def scenario() -> list[object]:
+        db = _FakeDatabase()
+        records = Records(db, "eu-west-1")  # type: ignore[arg-type]
+        futures = [asyncio.ensure_future(records.create("a", "v"))]
+        await asyncio.sleep(0)  # "a" is being written
+        futures += [asyncio.ensure_future(records.create(key, "v")) for key in ("b", "bad", "c")]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        # "a" alone, then the others' batch (refused), then its rows one by one.
+        assert [len(p.get("keys", [p.get("key")])) for p in db.statements] == [1, 3, 1, 1, 1]
+        return results
+
+    results = run(scenario())
+    assert [json.loads(r)["key"] for r in (results[0], results[1], results[3])] == ["a", "b", "c"]  # type: ignore[arg-type]
+    assert isinstance(results[2], RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"", (20, None)),
+        (b"limit=5", (5, None)),
+        (b"before=9&limit=100", (100, 9)),
+        (b"before=9223372036854775807", (20, 2**63 - 1)),
+        # everything else goes on to FastAPI, which validates (422) or ignores (unknown names)
+        (b"limit=0", None),
+        (b"limit=101", None),
+        (b"limit=05", None),
+        (b"limit=-1", None),
+        (b"limit=5&limit=6", None),
+        (b"before=9223372036854775808", None),
+        (b"limit", None),
+        (b"limit=", None),
+        (b"foo=1", None),
+        (b"limit=5&", None),
+        (b"limit=%35", None),
+    ],
+)
+def test_page_query(query: bytes, expected: tuple[int, int | None] | None) -> None:
+    assert page_query(query) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"key": "k", "value": "v"}', ("k", "v")),
+        (b'{"key": "k"}', ("k", "")),
+        ('{"key": "ключ", "value": "😀"}'.encode(), ("ключ", "😀")),
+        (json.dumps({"key": "k" * 128, "value": "v" * 4096}).encode(), ("k" * 128, "v" * 4096)),
+        # everything else goes on to FastAPI and its 422
+        (b'{"key": ""}', None),
+        (json.dumps({"key": "k" * 129}).encode(), None),
+        (json.dumps({"key": "k", "value": "v" * 4097}).encode(), None),
+        (b'{"value": "v"}', None),
+        (b'{"key": 5}', None),
+        (b'{"key": "k", "value": null}', None),
+        (b'{"key": "k", "extra": 1}', None),
+        (b'{"key": "nul\\u0000"}', None),
+        (b'{"key": "\\ud800"}', None),
+        (b'["key"]', None),
+        (b"{", None),
+        (b"", None),
+    ],
+)
+def test_record_fields(body: bytes, expected: tuple[str, str] | None) -> None:
+    assert record_fields(body) == expected
+
+
+def _sample(metric, name: str, labels: dict[str, str]) -> float:
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def test_metrics_by_the_batch_match_prometheus_own_counting() -> None:
+    metrics = RequestMetrics()
+    labels = {"method": "GET", "route": "/test-batching"}
+
+    async def requests() -> None:
+        for elapsed in (0.0005, 0.001, 0.003, 7.0):
+            metrics.record("GET", "/test-batching", 200, elapsed)
+        metrics.record("GET", "/test-batching", 503, 0.001)
+        assert _sample(REQUESTS, "http_requests_total", {**labels, "status": "200"}) == 0  # not yet added
+
+    run(requests())
+    metrics.flush()
+    assert _sample(REQUESTS, "http_requests_total", {**labels, "status": "200"}) == 4
+    assert _sample(REQUESTS, "http_requests_total", {**labels, "status": "503"}) == 1
+    bucket = "http_request_duration_seconds_bucket"
+    # Cumulative buckets, bounds inclusive as Histogram.observe counts them.
+    assert _sample(LATENCY, bucket, {**labels, "le": "0.001"}) == 3
+    assert _sample(LATENCY, bucket, {**labels, "le": "0.005"}) == 4
+    assert _sample(LATENCY, bucket, {**labels, "le": "5.0"}) == 4
+    assert _sample(LATENCY, bucket, {**labels, "le": "+Inf"}) == 5
+    assert _sample(LATENCY, "http_request_duration_seconds_count", labels) == 5
+    assert _sample(LATENCY, "http_request_duration_seconds_sum", labels) == pytest.approx(7.0055)
