@@ -150,11 +150,13 @@ class Endpoint:
     script: Path | None = None
 
 
-def run_wrk(wrk: str, args: argparse.Namespace, endpoint: Endpoint, server: int, postmaster: int | None) -> Result:
+def run_wrk(
+    wrk: str, args: argparse.Namespace, endpoint: Endpoint, server: int, postmaster: int | None, warmup: int
+) -> Result:
     base = [wrk, f"-t{args.threads}", f"-c{args.connections}", "--latency", "--timeout", "5s"]
     if endpoint.script:
         base += ["-s", str(endpoint.script)]
-    subprocess.run([*base, "-d", f"{args.warmup}s", endpoint.url], check=True, capture_output=True)
+    subprocess.run([*base, "-d", f"{warmup}s", endpoint.url], check=True, capture_output=True)
     measure = os.path.isdir("/proc")
     app0, pg0 = (_cpu_ticks(server, None), _cpu_ticks(None, postmaster)) if measure else (0, 0)
     out = subprocess.run(
@@ -216,9 +218,14 @@ def _postmaster(pg: PostgresNode) -> int | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over all endpoints (default 3)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measured run (default 5)")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each run (default 2)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over all endpoints (default 5)")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per measured run (default 3)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="seconds of warm-up before each run of the first round, 1 after (default 2)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: leave the cores to the server)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers for both servers (default 2)")
@@ -291,7 +298,8 @@ def main() -> int:
         for round_no in range(1, args.rounds + 1):
             print(f"round {round_no}/{args.rounds}:", flush=True)
             for name, (endpoint, proc) in endpoints.items():
-                runs[name].append(run_wrk(wrk, args, endpoint, proc.pid, postmaster))
+                warmup = args.warmup if round_no == 1 else min(args.warmup, 1)
+                runs[name].append(run_wrk(wrk, args, endpoint, proc.pid, postmaster, warmup))
         results = {name: median(endpoints[name][0].name, rs) for name, rs in runs.items()}
 
     print(f"medians over {args.rounds} rounds (errors: all rounds):")

@@ -102,7 +102,9 @@ def test_chunked_and_oversized_bodies(client: httpx.Client) -> None:
 def test_edge_requests_are_counted_and_logged(client: httpx.Client, app: AppProcess) -> None:
     client.post("/api/data", json={"key": "k"}, headers={"X-Request-ID": "edge-post-1"})
     client.get("/api/data", headers={"X-Request-ID": "edge-list-1"})
+    client.get("/api/status", headers={"X-Request-ID": "edge-status-1"})
     text = client.get("/metrics").text
+    assert re.search(r'http_requests_total\{method="GET",route="/api/status",status="200"\} [1-9]', text)
     assert re.search(r'http_requests_total\{method="POST",route="/api/data",status="201"\} [1-9]', text)
     assert re.search(r'http_requests_total\{method="GET",route="/api/data",status="200"\} [1-9]', text)
     deadline = time.monotonic() + 5
@@ -112,3 +114,4 @@ def test_edge_requests_are_counted_and_logged(client: httpx.Client, app: AppProc
     post = next(line for line in lines if "edge-post-1" in line)
     assert '"route":"/api/data"' in post and '"status":201' in post and '"method":"POST"' in post
     assert any('"route":"/api/data"' in line and '"status":200' in line for line in lines if "edge-list-1" in line)
+    assert "edge-status-1" not in app.logs()  # a probe: counted, not logged

@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         access_log_enabled=settings.access_log,
         liveness=health.health_body(),
+        probes={"/api/status": lambda: status.status_body(app)},
         edge=Edge(app).route,
     )
     return app

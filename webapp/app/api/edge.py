@@ -21,7 +21,6 @@ import orjson
 from fastapi import FastAPI
 
 from app.api.data import NOT_FOUND
-from app.api.status import status_body
 from app.core.errors import Problem, database_problem
 from app.models import KEY_MAX, VALUE_MAX
 from app.records import BIGINT_MAX, PAGE_DEFAULT, PAGE_MAX
@@ -55,7 +54,6 @@ class Edge:
         self._app = app
         self._state = app.state
         self._settings = app.state.settings
-        self._status = ("/api/status", self._get_status)
         self._page = ("/api/data", self._get_page)
         self._one = ("/api/data/{record_id}", self._get_one)
         self._create = ("/api/data", self._post)
@@ -65,8 +63,6 @@ class Edge:
         if method == "GET":
             if path == "/api/data":
                 return self._page
-            if path == "/api/status":
-                return self._status
             if path.startswith(_ONE_PREFIX):
                 return self._one
         elif method == "POST" and path == "/api/data":
@@ -84,9 +80,6 @@ class Edge:
         if body is None:
             return _NOT_FOUND.status, _NOT_FOUND.body(), []
         return status, body, []
-
-    async def _get_status(self, scope: dict[str, Any], receive: Any) -> Answer:
-        return 200, status_body(self._app), []
 
     async def _get_page(self, scope: dict[str, Any], receive: Any) -> Answer | None:
         query = page_query(scope["query_string"])

@@ -228,6 +228,8 @@ class RequestContextMiddleware:
     """Request id (X-Request-ID in, or a new one; echoed back), metrics and one access-log line.
 
     ``liveness``: the body of ``GET /health``, answered here at once (no metrics, no log line).
+    ``probes``: path -> function returning the body of a GET answered here from memory (counted in
+    the metrics, not logged): ``/api/status``.
     ``edge``: ``edge(scope)`` -> ``(route template, handler)`` for the requests answered before
     FastAPI (app/api/edge.py); a handler returns ``(status, body, headers)``, or None (or a ``Defer``
     carrying a replaying ``receive``) to go on to FastAPI after all.
@@ -239,11 +241,13 @@ class RequestContextMiddleware:
         *,
         access_log_enabled: bool = True,
         liveness: bytes | None = None,
+        probes: dict[str, Callable[[], bytes]] | None = None,
         edge: Callable[[dict[str, Any]], tuple[str, Any] | None] | None = None,
     ) -> None:
         self.app = app
         self.access_log_enabled = access_log_enabled
         self._liveness = liveness
+        self._probes = probes or {}
         self._edge = edge
 
     @staticmethod
@@ -273,10 +277,23 @@ class RequestContextMiddleware:
         if rid is None:
             rid = new_request_id()
         rid_header = (b"x-request-id", rid.encode())
-        if self._liveness is not None and scope["path"] == "/health" and scope["method"] == "GET":
-            # Liveness touches nothing else: no metrics, no log line, just the answer.
-            await self._answer(send, 200, self._liveness, [], rid_header)
-            return
+        if scope["method"] == "GET":
+            if self._liveness is not None and scope["path"] == "/health":
+                # Liveness touches nothing else: no metrics, no log line, just the answer.
+                await self._answer(send, 200, self._liveness, [], rid_header)
+                return
+            probe = self._probes.get(scope["path"])
+            if probe is not None:
+                # A probe polled by machines: counted, not logged, answered from memory.
+                start = time.perf_counter()
+                status = 500
+                try:
+                    body = probe()
+                    status = 200
+                    await self._answer(send, 200, body, [], rid_header)
+                finally:
+                    REQUEST_METRICS.record("GET", scope["path"], status, time.perf_counter() - start)
+                return
         route = self._edge(scope) if self._edge is not None else None
         token = request_id_var.set(rid)
         status = 500
