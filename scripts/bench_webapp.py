@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Load-test the web app against a local PostgreSQL with wrk: req/s, p50 and p99 per endpoint.
 
-    .venv/bin/python scripts/bench_webapp.py [--rounds 3] [--duration 5] [--connections 64] [--workers 2]
+    .venv/bin/python scripts/bench_webapp.py [--rounds 5] [--duration 3] [--connections 64] [--workers 1]
+                                             [--durable]
 
-Starts its own PostgreSQL (sandbox/postgres.py, fsync off), migrates it, seeds rows, then serves
-the app with ``python -m app`` and, as the ceiling, a bare ASGI hello-world with the same uvicorn
-settings (workers, uvloop, httptools). Each round loads every endpoint in turn (a warm-up run, then
-a measured run); the summary takes each endpoint's median over the rounds, so that a burst of other
-work on the machine skews one round, not the ratios. Besides wrk's figures it reports the CPU time
-per request of the server's processes and of PostgreSQL's (from /proc): unlike req/s, that barely
-moves with the machine's other load.
+Starts its own PostgreSQL (sandbox/postgres.py, fsync and synchronous_commit off unless --durable),
+migrates it, seeds rows, then serves the app with ``python -m app`` and, as the ceiling, a bare ASGI
+hello-world with the same uvicorn settings (workers, uvloop, httptools). Each round loads every
+endpoint in turn (a warm-up run, then a measured run); the summary takes each endpoint's median over
+the rounds, and each ratio is the median of the ratios within a round, so that a burst of other work
+on the machine skews one round, not the verdict. Besides wrk's figures it reports the CPU time per
+request of the server's processes and of PostgreSQL's (from /proc), which moves much less with the
+machine's other load than req/s does.
 Exit status 1 when a target of issue 3 is missed or any request failed.
 """
 
@@ -228,12 +230,22 @@ def main() -> int:
     )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: leave the cores to the server)")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers for both servers (default 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn workers for both servers (default 1: on 2 cores wrk takes one, and PostgreSQL shares them)",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="PostgreSQL with fsync and synchronous_commit on (default: both off, as in the tests)",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
     python = sys.executable
     base = make_base_dir("bench-webapp-")
-    pg = PostgresNode(base / "pg", free_port(), PASSWORD, fast=True)
+    pg = PostgresNode(base / "pg", free_port(), PASSWORD, fast=not args.durable)
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, base, True)
         stack.callback(pg.destroy)
@@ -284,7 +296,8 @@ def main() -> int:
         postmaster = _postmaster(pg)
         print(f"bench: wrk -t{args.threads} -c{args.connections}, {args.rounds} rounds of {args.duration}s per "
               f"endpoint, {args.workers} uvicorn workers each, {os.cpu_count()} CPUs, PostgreSQL "
-              f"{pg.bin_dir.parent.name}", flush=True)  # fmt: skip
+              f"{pg.bin_dir.parent.name} ({'fsync on' if args.durable else 'fsync and synchronous_commit off'})",
+              flush=True)  # fmt: skip
         app_url = f"http://127.0.0.1:{app_port}"
         endpoints = {
             "bare ASGI": (Endpoint("bare ASGI", f"http://127.0.0.1:{hello_port}/"), hello_proc),
