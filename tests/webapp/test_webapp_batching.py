@@ -177,6 +177,25 @@ def test_one_bad_row_does_not_fail_its_batch() -> None:
     assert isinstance(results[2], RuntimeError)
 
 
+def test_a_batch_answers_each_request_with_a_row_of_its_own() -> None:
+    async def scenario() -> list[bytes]:
+        db = _FakeDatabase()
+        records = Records(db, "eu-west-1")  # type: ignore[arg-type]
+        first = asyncio.ensure_future(records.create("first", ""))
+        await asyncio.sleep(0)
+        items = [("same", "v"), ("other", "w"), ("same", "v"), ("x", ""), ("same", "v")]
+        rest = [asyncio.ensure_future(records.create(k, v)) for k, v in items]
+        await first
+        assert len(db.statements[-1]["keys"]) == len(items)  # one statement for the five
+        return await asyncio.gather(*rest)
+
+    results = [json.loads(r) for r in run(scenario())]
+    assert [(r["key"], r["value"]) for r in results] == [
+        ("same", "v"), ("other", "w"), ("same", "v"), ("x", ""), ("same", "v")
+    ]  # fmt: skip
+    assert len({r["id"] for r in results}) == 5
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

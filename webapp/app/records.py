@@ -40,8 +40,9 @@ _INSERT_ONE = (
     .values(key=bindparam("key"), value=bindparam("value"), region=bindparam("region"))
     .returning(*_COLUMNS)
 )
-# A batch: the rows as arrays, unnested in their order (WITH ORDINALITY); identity values are drawn in
-# that order, so the returned rows sorted by id are the batch's rows in order.
+# A batch: the rows as arrays, unnested in their order (WITH ORDINALITY, so that ids follow it).
+# Each request gets back a returned row with its key and value: rows with the same key and value
+# differ by id alone (created_at is the statement's time), so any of them is the request's own.
 _ROWS = (
     func.unnest(cast(bindparam("keys"), postgresql.ARRAY(String)), cast(bindparam("values"), postgresql.ARRAY(Text)))
     .table_valued("key", "value", with_ordinality="n")
@@ -120,7 +121,10 @@ class Records:
             # One row the database refuses must not fail the others: write them one by one.
             return [await _outcome(self._insert([item])) for item in items]
         rows.sort(key=_BY_ID)
-        return [record_json(row) for row in rows]
+        by_content: dict[tuple[object, object], list[tuple[object, ...]]] = {}
+        for row in rows:
+            by_content.setdefault((row[1], row[2]), []).append(row)
+        return [record_json(by_content[item].pop(0)) for item in items]
 
 
 def _about_the_data(exc: Exception) -> bool:

@@ -1,10 +1,12 @@
-"""The hot requests, answered at the edge of the app: before FastAPI's routing, validation and
-dependency machinery, which cost several times the endpoints themselves (docs/webapp.md, Benchmark).
+"""The /api/data requests, answered at the edge of the app: before FastAPI's routing, validation and
+dependency machinery, which cost more than the rest of the request (docs/webapp.md, Design choices).
+The request middleware (app/core/observability.py) calls ``Edge.route``; /health and /api/status are
+answered there too, from memory.
 
 Only well-formed requests are answered here, by the same code paths as the FastAPI routes
-(app/records.py, app/api/status.py); anything else (a bad or unusual query string, path or body, another
-content type, another method) goes on to FastAPI, which validates it and answers as documented, 422s
-included. The routes stay defined in FastAPI for the OpenAPI schema.
+(app/records.py); anything else (a bad or unusual query string, path or body, another content type,
+another method) goes on to FastAPI, which validates it and answers as documented, 422s included. The
+routes stay defined in FastAPI for the OpenAPI schema.
 
 A handler returns ``(status, body, headers)``, or None to hand the request to FastAPI, or ``Defer`` to
 hand it over with the body it already read.
@@ -51,7 +53,6 @@ class Edge:
     """``edge.route(scope)`` -> ``(route template, handler)`` for the requests answered here, else None."""
 
     def __init__(self, app: FastAPI) -> None:
-        self._app = app
         self._state = app.state
         self._settings = app.state.settings
         self._page = ("/api/data", self._get_page)
