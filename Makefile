@@ -27,7 +27,7 @@ teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
 
 test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox on a free port)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
 	$(BIN)/ruff check .

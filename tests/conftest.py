@@ -55,3 +55,9 @@ def aws(sandbox: SandboxConfig) -> Callable[..., Any]:
         )
 
     return client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow end-to-end files first: `make test` runs two xdist workers (--dist loadfile), and the
+    longest files must start at once rather than finish last."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
