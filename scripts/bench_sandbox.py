@@ -66,8 +66,8 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
-def sandbox_memory(cfg: SandboxConfig) -> tuple[int, float, float]:
-    """(processes, RSS MB, PSS MB) of the sandbox server's process group and its PostgreSQL servers.
+def sandbox_memory(cfg: SandboxConfig) -> tuple[str, float, float]:
+    """(processes by name, RSS MB, PSS MB) of the sandbox server's process group and its PostgreSQL servers.
 
     PostgreSQL's postmaster detaches into a process group of its own, found from postmaster.pid files
     under the state folder. RSS counts shared pages once per process (an overstatement for
@@ -85,7 +85,14 @@ def sandbox_memory(cfg: SandboxConfig) -> tuple[int, float, float]:
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) in groups]
     rss = sum(_proc_field(pid, "status", "VmRSS") for pid in pids)
     pss = sum(_proc_field(pid, "smaps_rollup", "Pss") for pid in pids)
-    return len(pids), rss / 1024, pss / 1024
+    kinds: dict[str, int] = {}
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        kinds[name] = kinds.get(name, 0) + 1
+    return ", ".join(f"{n} {name}" for name, n in sorted(kinds.items())), rss / 1024, pss / 1024
 
 
 def _health_check(route53, region: str) -> dict:
@@ -152,7 +159,8 @@ def main() -> int:
         f"serving after the deploy               {after_deploy:7.1f} s  budget {SERVING_BUDGET_S} s: {verdict(after_deploy <= SERVING_BUDGET_S)}"
     )
     print(
-        f"memory, {processes} processes: RSS {rss_mb:7.0f} MB, PSS {pss_mb:7.0f} MB  budget {MEMORY_BUDGET_MB} MB: {verdict(rss_mb <= MEMORY_BUDGET_MB)}"
+        f"memory (RSS)                          {rss_mb:7.0f} MB  budget {MEMORY_BUDGET_MB} MB: {verdict(rss_mb <= MEMORY_BUDGET_MB)}"
+        f" (PSS {pss_mb:.0f} MB; processes: {processes})"
     )
     for label, value in (("Route 53 answers us-west-2", detected), ("edge serving us-west-2", edge_moved)):
         figure = f"{value:7.1f} s" if value is not None else "  never"
