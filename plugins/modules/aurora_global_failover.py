@@ -132,8 +132,8 @@ replication_lag_ms:
   type: float
 rpo_lag_ms:
   description:
-    - V(failover) only - the target's last C(AuroraGlobalDBRPOLag) (milliseconds): how far its replayed commits trail
-      the writer's last commit, the estimate of the data lost. Null when unknown or for other modes.
+    - V(failover) only - the target's last C(AuroraGlobalDBRPOLag) in milliseconds, how far its replayed commits trail
+      the writer's last commit - the estimate of the data lost. Null when unknown or for other modes.
   returned: always
   type: float
 duration_s:
