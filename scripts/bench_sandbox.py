@@ -59,6 +59,13 @@ def _proc_field(pid: int, name: str, field: str) -> int:
     return 0
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _pgid(pid: int) -> int | None:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[2])
@@ -70,7 +77,7 @@ def sandbox_memory(cfg: SandboxConfig) -> tuple[str, float, float]:
     """(processes by name, RSS MB, PSS MB) of the sandbox server's process group and its PostgreSQL servers.
 
     PostgreSQL's postmaster detaches into a process group of its own, found from postmaster.pid files
-    under the state folder. RSS counts shared pages once per process (an overstatement for
+    under the state folder; its children are found by their parent. RSS counts shared pages once per process (an overstatement for
     PostgreSQL's shared buffers); PSS shares them out fairly.
     """
     groups = {int(cfg.pidfile.read_text())}
@@ -82,7 +89,14 @@ def sandbox_memory(cfg: SandboxConfig) -> tuple[str, float, float]:
             groups.add(int(pidfile.read_text().splitlines()[0]))
         except (OSError, ValueError, IndexError):
             continue
-    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _pgid(int(p)) in groups]
+    # Every PostgreSQL child makes itself a process-group leader: follow parent links instead.
+    parents = {pid: _ppid(pid) for pid in (int(p) for p in os.listdir("/proc") if p.isdigit())}
+    pids = {pid for pid in parents if _pgid(pid) in groups}
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in pids} - pids
+        pids |= more
+        grew = bool(more)
     rss = sum(_proc_field(pid, "status", "VmRSS") for pid in pids)
     pss = sum(_proc_field(pid, "smaps_rollup", "Pss") for pid in pids)
     kinds: dict[str, int] = {}
