@@ -297,26 +297,24 @@ def json_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def region_from_request(environ: dict[str, Any]) -> str | None:
-    """The region an AWS API call is signed for (SigV4 credential scope), or None."""
+def credential_scope(environ: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(region, service) an AWS API call is signed for (its SigV4 credential scope), or (None, None)."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     marker = "Credential="
     start = auth.find(marker)
     if start < 0:
-        return None
-    scope = auth[start + len(marker) :].split(",", 1)[0].split("/")
+        return None, None
     # AKID/date/region/service/aws4_request
-    return scope[2] if len(scope) >= 5 else None
+    scope = auth[start + len(marker) :].split(",", 1)[0].split("/")
+    return (scope[2], scope[3]) if len(scope) >= 5 else (None, None)
+
+
+def region_from_request(environ: dict[str, Any]) -> str | None:
+    return credential_scope(environ)[0]
 
 
 def service_from_request(environ: dict[str, Any]) -> str | None:
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    marker = "Credential="
-    start = auth.find(marker)
-    if start < 0:
-        return None
-    scope = auth[start + len(marker) :].split(",", 1)[0].split("/")
-    return scope[3] if len(scope) >= 5 else None
+    return credential_scope(environ)[1]
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -105,3 +105,17 @@ def run_playbook(
     except ValueError:
         doc = {"stats": {}, "plays": []}
     return PlaybookRun(proc.returncode, doc.get("stats", {}), doc.get("plays", []), proc.stdout, proc.stderr)
+
+
+def sandbox_control(sandbox: Any, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the sandbox's control route /_sandbox/<path> (sandbox/extensions/sandbox_control.py)."""
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{sandbox.endpoint}/_sandbox/{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return json.load(response)

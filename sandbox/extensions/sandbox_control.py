@@ -101,8 +101,8 @@ def install(app: Any) -> None:
             if path == "/moto-api/reset" and environ["REQUEST_METHOD"] == "POST":
                 rt.reset()
                 return inner(environ, start_response)
-            region = runtime.region_from_request(environ)
-            if region and rt.is_dark(region) and runtime.service_from_request(environ) not in GLOBAL_SERVICES:
+            region, service = runtime.credential_scope(environ)
+            if region and rt.is_dark(region) and service not in GLOBAL_SERVICES:
                 return _unavailable(environ, start_response, region)
             return inner(environ, start_response)
 

@@ -14,7 +14,6 @@ import json
 import socket
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +25,7 @@ from botocore.exceptions import ClientError
 
 from sandbox import edge, runtime
 from sandbox.config import SandboxConfig
+from tests.support import sandbox_control as control
 
 ACCOUNT = "123456789012"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -91,17 +91,6 @@ class Origin:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def control(sandbox: SandboxConfig, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{sandbox.endpoint}/_sandbox/{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return json.load(response)
 
 
 def dead_port() -> int:

@@ -23,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.config import SandboxConfig
+from tests.support import sandbox_control as control
 
 SPEEDUP = 20  # RequestInterval 10 s -> 0.5 s
 
@@ -55,17 +56,6 @@ class Endpoint:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def control(sandbox: SandboxConfig, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{sandbox.endpoint}/_sandbox/{path}",
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return json.load(response)
 
 
 @pytest.fixture
