@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from sandbox import config
 from sandbox.config import SandboxConfig
@@ -50,9 +51,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _responding(cfg: SandboxConfig, timeout: float = 5.0) -> bool:
+def _responding(cfg: SandboxConfig, timeout: float = 10.0) -> bool:
+    """The server answers its liveness route. Cheap whatever the sandbox holds: moto's own state dump
+    (/moto-api/data.json) grows with every resource and cannot serialise some of them."""
     try:
-        with urllib.request.urlopen(f"{cfg.endpoint}/moto-api/data.json", timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{cfg.endpoint}/_sandbox/health", timeout=timeout) as resp:  # noqa: S310 - loopback
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -83,8 +86,9 @@ def up(cfg: SandboxConfig) -> str:
         if _responding(cfg):
             return f"sandbox already running (pid {pid}) at {cfg.endpoint}"
         raise SandboxError(
-            f"sandbox process {pid} is running but {cfg.endpoint} does not answer; "
-            f"see {cfg.logfile}, then run `make sandbox-down` and `make sandbox-up`"
+            f"sandbox process {pid} is running but {cfg.endpoint} did not answer its liveness check within 10 s; "
+            f"it may be busy: try again in a minute and see {cfg.logfile}. If it stays silent, `make sandbox-down` "
+            "stops it (the sandbox keeps its resources in memory: a restart forgets the deployment)"
         )
     cfg.pidfile.unlink(missing_ok=True)
     if not _port_free(cfg.port):
@@ -203,33 +207,105 @@ def reset(cfg: SandboxConfig) -> str:
 
 
 def status(cfg: SandboxConfig) -> tuple[str, bool]:
+    """What runs and what it holds, read through the AWS APIs; (text, running). Stopped is an answer."""
     pid = _read_pid(cfg)
     if pid is None or not _alive(pid):
-        return f"sandbox: stopped (endpoint would be {cfg.endpoint})", False
+        return f"sandbox: stopped (endpoint would be {cfg.endpoint}); start it with `make sandbox-up`", False
     if not _responding(cfg):
-        return f"sandbox: process {pid} alive but {cfg.endpoint} not answering; see {cfg.logfile}", False
-    import boto3
-
-    lines = [f"sandbox: running (pid {pid}) at {cfg.endpoint}", f"log: {cfg.logfile}"]
-    env = cfg.client_env()
+        raise SandboxError(f"process {pid} is alive but {cfg.endpoint} does not answer; see {cfg.logfile}")
+    with urllib.request.urlopen(f"{cfg.endpoint}/_sandbox/", timeout=10) as resp:  # noqa: S310 - loopback
+        dark = set(json.load(resp).get("dark_regions", []))
+    lines = [
+        f"sandbox: running (pid {pid}) at {cfg.endpoint}; edge (SANDBOX_URL) {cfg.edge}",
+        f"log: {cfg.logfile}",
+    ]
     for region in REGIONS:
-        ec2 = boto3.client(
-            "ec2",
-            region_name=region,
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
-        vpcs = [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
-        names = [next((t["Value"] for t in v.get("Tags", []) if t["Key"] == "Name"), v["VpcId"]) for v in vpcs]
-        lines.append(f"{region}: {len(vpcs)} project VPC(s) {json.dumps(names)}")
+        if region in dark:
+            lines.append(f"{region}: dark (make sandbox-restore REGION={region} brings it back)")
+        else:
+            lines.append(f"{region}: " + "; ".join(_region_summary(cfg, region)))
+    lines.append(f"global database: {_global_writer(cfg)}")
+    lines.append(f"edge: {_edge_summary(cfg)}")
     return "\n".join(lines), True
+
+
+def _client(cfg: SandboxConfig, service: str, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    env = cfg.client_env()
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 1}, read_timeout=20),
+    )
+
+
+def _tag(tags: list[dict[str, str]] | None, key: str = "Name") -> str | None:
+    return next((t["Value"] for t in tags or [] if t["Key"] == key), None)
+
+
+def _region_summary(cfg: SandboxConfig, region: str) -> list[str]:
+    """The project's VPCs, ECS services (running/desired) and Aurora clusters (role, status) in a region."""
+    vpcs = [v for v in _client(cfg, "ec2", region).describe_vpcs()["Vpcs"] if not v.get("IsDefault")]
+    parts = [f"{len(vpcs)} project VPC(s) {json.dumps([_tag(v.get('Tags')) or v['VpcId'] for v in vpcs])}"]
+    ecs = _client(cfg, "ecs", region)
+    services = []
+    for cluster in ecs.list_clusters()["clusterArns"]:
+        arns = ecs.list_services(cluster=cluster)["serviceArns"]
+        if arns:
+            services += ecs.describe_services(cluster=cluster, services=arns[:10])["services"]
+    parts += [
+        f"ECS {s['serviceName']} {s['runningCount']}/{s['desiredCount']} running"
+        for s in services
+        if s["status"] == "ACTIVE"
+    ]
+    parts += [
+        f"Aurora {c['DBClusterIdentifier']} {c['Status']}"
+        for c in _client(cfg, "rds", region).describe_db_clusters()["DBClusters"]
+    ]
+    return parts
+
+
+def _global_writer(cfg: SandboxConfig) -> str:
+    from botocore.exceptions import ClientError
+
+    for region in REGIONS:
+        try:
+            clusters = _client(cfg, "rds", region).describe_global_clusters()["GlobalClusters"]
+        except ClientError:  # a dark region answers 503: ask the other one
+            continue
+        if not clusters:
+            return "none"
+        texts = []
+        for cluster in clusters:
+            writers = [m["DBClusterArn"].split(":")[3] for m in cluster["GlobalClusterMembers"] if m["IsWriter"]]
+            texts.append(f"{cluster['GlobalClusterIdentifier']} writer in {', '.join(writers) or 'no region'}")
+        return "; ".join(texts)
+    return "unknown (no region answers)"
+
+
+def _edge_summary(cfg: SandboxConfig) -> str:
+    try:
+        with urllib.request.urlopen(f"{cfg.edge}/api/status", timeout=5) as resp:  # noqa: S310 - loopback
+            body = json.load(resp)
+        return f"serving {cfg.edge} from {body.get('region')} (database {body.get('role')})"
+    except urllib.error.HTTPError as exc:
+        return f"{cfg.edge} answers HTTP {exc.code} (nothing deployed? `make deploy`)"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{cfg.edge} does not answer ({exc})"
 
 
 def env_lines(cfg: SandboxConfig) -> str:
     lines = [f"export {key}={value}" for key, value in cfg.client_env().items()]
     # The edge: the sandbox's stand-in for the public domain and CloudFront.
     lines.append(f"export SANDBOX_URL={cfg.edge}")
+    # Measured with AWS CLI 1.46: v1 replaces AWS_ENDPOINT_URL with a built-in endpoint for a few services
+    # (rds, docdb, neptune and sqs in us-east-1, emr), so its commands would go to real AWS.
+    lines.append('# AWS CLI v1: add --endpoint-url "$AWS_ENDPOINT_URL" (v1 ignores it for rds in us-east-1)')
     return "\n".join(lines)
 
 
@@ -336,9 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             print({"outage": outage, "restore": restore}[args.command](cfg, args.region))
             return 0
         if args.command == "status":
-            text, ok = status(cfg)
-            print(text)
-            return 0 if ok else 3
+            print(status(cfg)[0])
+            return 0
         action = {"up": up, "down": down, "reset": reset, "env": env_lines}[args.command]
         print(action(cfg))
         return 0

@@ -2,6 +2,7 @@
 
 - ``/_sandbox/...`` answers the control routes the live extensions register with the runtime
   (``GET /_sandbox/`` describes the sandbox: its edge address, dark regions, name map and routes;
+  ``GET /_sandbox/health`` is the cheap liveness probe;
   ``POST /_sandbox/outage`` and ``/_sandbox/restore`` with ``{"region": "us-east-1"}`` take a region
   dark and back).
 - While a region is dark, every API call signed for it (SigV4 credential scope) gets HTTP 503
@@ -56,6 +57,10 @@ def _control(rt: runtime.Runtime, environ: dict[str, Any], start_response: Any) 
     path = environ.get("PATH_INFO", "")[len("/_sandbox") :].strip("/")
     if method == "GET" and path == "":
         return _respond(start_response, 200, rt.describe())
+    if method == "GET" and path == "health":
+        # The liveness probe of `python -m sandbox up|status`: answered without touching any state, so it
+        # costs the same with an empty sandbox and a deployed one.
+        return _respond(start_response, 200, {"status": "ok"})
     handler = rt.handler(method, path)
     if handler is None:
         return _respond(

@@ -70,7 +70,7 @@ def test_life_cycle(tmp_path):
             TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "probe"}]}],
         )
         text, running = cli.status(cfg)
-        assert running and 'us-west-2: 1 project VPC(s) ["probe"]' in text
+        assert running and 'us-west-2: 1 project VPC(s) ["probe"]' in text, text
 
         cli.reset(cfg)
         assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
@@ -93,9 +93,48 @@ def test_life_cycle(tmp_path):
 def test_env_prints_export_lines(tmp_path):
     result = _sandbox_cli("env", port=4999, state_dir=tmp_path)
     assert result.returncode == 0
-    lines = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+    exports = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    lines = dict(line.removeprefix("export ").split("=", 1) for line in exports)
     assert lines["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4999"
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"} <= set(lines)
     assert lines["SANDBOX_URL"] == "http://127.0.0.1:5000", (
         "the edge listens next to the API unless SANDBOX_EDGE_PORT says otherwise"
     )
+    assert '--endpoint-url "$AWS_ENDPOINT_URL"' in result.stdout, "AWS CLI v1 users are told what it needs"
+
+
+def test_status_of_a_stopped_sandbox_is_an_answer_not_an_error(tmp_path):
+    result = _sandbox_cli("status", port=_free_port(), state_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sandbox: stopped" in result.stdout and "make sandbox-up" in result.stdout
+
+
+def test_liveness_and_status_do_not_depend_on_what_the_sandbox_holds(tmp_path):
+    """moto's state dump (/moto-api/data.json) fails once an Aurora cluster snapshot exists ("Password not
+    retrievable") and grows with every resource: up and status must not read it."""
+    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path, edge_port=_free_port())
+    try:
+        cli.up(cfg)
+        rds = boto3.client(
+            "rds",
+            region_name="us-east-1",
+            endpoint_url=cfg.endpoint,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+        rds.create_db_cluster(
+            DBClusterIdentifier="probe",
+            Engine="aurora-postgresql",
+            EngineVersion="15.4",
+            MasterUsername="probe",
+            MasterUserPassword="probe-password-1",
+        )
+        rds.create_db_cluster_snapshot(DBClusterIdentifier="probe", DBClusterSnapshotIdentifier="probe-snapshot")
+        assert "already running" in cli.up(cfg)
+        result = _sandbox_cli("status", port=cfg.port, state_dir=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"running (pid {cfg.pidfile.read_text().strip()})" in result.stdout
+        assert "us-east-1: 0 project VPC(s) []; Aurora probe available" in result.stdout
+        assert "edge: " in result.stdout and "global database: none" in result.stdout
+    finally:
+        cli.down(cfg)
