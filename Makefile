@@ -27,9 +27,11 @@ teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
 
 test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox on a free port)
-	$(BIN)/pytest -n 2 --dist loadfile --durations=15
+	@echo "make test: every suite on two workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 12 minutes)"
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15 -v
 
 lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
+	@echo "make lint: ruff, yamllint, ansible-lint, hadolint (about a minute)"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up for every make target: a virtualenv in .venv with the pinned dependencies, and the
-# system packages the project needs. Quick and silent when everything is already in place.
+# system packages the project needs. Quick and silent when everything is already in place; otherwise
+# a line per step (and per package pip fetches), so a first run of a few minutes is not a silent one.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,18 +19,21 @@ PY
 
 if [ ! -x "$VENV/bin/python" ]; then
   need_python
-  echo "bootstrap: creating $VENV"
+  echo "bootstrap: creating the virtualenv $VENV with $("$PYTHON" --version)"
   "$PYTHON" -m venv "$VENV"
 fi
 
 want=$(sha256sum "$LOCK" | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  echo "bootstrap: installing pinned Python dependencies from $LOCK"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$LOCK" 2>&1 | grep -v "is ignored: it is neither" || true
+  echo "bootstrap: installing the $(grep -c '==' "$LOCK") pinned Python packages of $LOCK (2-3 minutes on a fresh machine)"
+  "$VENV/bin/pip" install --progress-bar off --disable-pip-version-check -r "$LOCK" 2>&1 \
+    | awk '/^(Collecting|Installing collected)/ { print "bootstrap:   " substr($0, 1, 100); fflush() }
+           /^ERROR/ { print; fflush() }' || true
   # pip's exit status is lost in the pipe above; check that the install really happened.
   "$VENV/bin/python" -c "import ansible, moto, boto3, fastapi, psycopg" \
     || { echo "bootstrap: installing $LOCK failed; see the pip output above" >&2; exit 1; }
   echo "$want" > "$STAMP"
+  echo "bootstrap: Python packages ready"
 fi
 
 # PostgreSQL server binaries: the sandbox's Aurora and the web app's tests run real PostgreSQL.
