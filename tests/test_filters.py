@@ -62,3 +62,9 @@ def test_writerless_seconds_from_the_request_to_the_new_writer() -> None:
     assert failover_filters.failover_writerless_seconds(timeline, arn) == 7.5
     assert failover_filters.failover_writerless_seconds(timeline[:3], arn) is None, "never became the writer"
     assert failover_filters.failover_writerless_seconds(timeline[:1], arn) is None, "nothing was requested"
+
+
+def test_time_plus_says_until_when_the_old_answer_may_be_cached() -> None:
+    assert failover_filters.failover_time_plus("2026-12-02T14:50:01.250Z", 60) == "2026-12-02T14:51:01Z"
+    assert failover_filters.failover_time_plus("2026-12-31T23:59:30.000Z", "60") == "2027-01-01T00:00:30Z"
+    assert failover_filters.failover_time_plus("", 60) == "", "no traffic move, no deadline"

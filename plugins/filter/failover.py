@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -22,6 +23,17 @@ def failover_writerless_seconds(timeline: list[dict[str, Any]], target_arn: str)
     return None
 
 
+def failover_time_plus(timestamp: str, seconds: float) -> str:
+    """An ISO 8601 UTC time ('2026-12-02T14:50:01.250Z') plus seconds, to the second; '' for ''."""
+    if not timestamp:
+        return ""
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) + timedelta(seconds=float(seconds))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"failover_writerless_seconds": failover_writerless_seconds}
+        return {
+            "failover_writerless_seconds": failover_writerless_seconds,
+            "failover_time_plus": failover_time_plus,
+        }
