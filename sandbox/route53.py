@@ -6,7 +6,7 @@ consecutive results and the status that ``FailureThreshold`` of them flip. ``ans
 Route 53 would give for a record name and type from those states (failover, alias chains, weighted,
 multivalue, simple); TestDNSAnswer and the edge both use it.
 
-How a check is probed (AWS semantics, see /work/shared/notes/aws-facts.md):
+How a check is probed (AWS semantics, as the Route 53 developer guide describes them):
 
 - The endpoint is ``IPAddress`` (if given) else ``FullyQualifiedDomainName``, on ``Port``, resolved
   ONLY through ``rt.resolve``: a name the sandbox does not publish is a DNS failure, never a real lookup.
