@@ -65,10 +65,12 @@ def load_module_file(path: Path) -> Any:
     return module
 
 
-def ansible_env(sandbox_port: int | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def ansible_env(
+    sandbox_port: int | None, extra: dict[str, str] | None = None, *, root: Path = REPO_ROOT
+) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["ANSIBLE_CONFIG"] = str(REPO_ROOT / "ansible.cfg")
+    env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
     env["ANSIBLE_FORCE_COLOR"] = "0"
     # Nothing in the caller's environment may point a test at a real account.
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -89,17 +91,19 @@ def run_playbook(
     args: list[str] | None = None,
     timeout: int = 900,
     env: dict[str, str] | None = None,
+    cwd: Path = REPO_ROOT,
 ) -> PlaybookRun:
-    """Run ansible-playbook with the JSON callback and return its parsed result."""
+    """Run ansible-playbook with the JSON callback and return its parsed result (cwd: a copy of the repository
+    to run from, with its own ansible.cfg and reports/)."""
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
     if extra_vars:
         cmd += ["--extra-vars", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
     cmd += args or []
-    run_env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})})
+    run_env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})}, root=cwd)
     run_env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
     try:
         doc = json.loads(proc.stdout[proc.stdout.index("{") :])
     except ValueError:

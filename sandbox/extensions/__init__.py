@@ -26,6 +26,8 @@ EXTENSIONS = [
     "ecs_service_attributes",
     "elbv2_alb_default_attributes",
     "ecs_cluster_capacity_providers",
+    "ecs_list_services_active",
+    "rds_cluster_automated_backups",
     # The live extensions: they run what moto only records (sandbox/runtime.py is their shared base).
     "aurora_postgres",
     "ecs_tasks",
