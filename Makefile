@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env sandbox-outage sandbox-restore bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env leftovers sandbox-outage sandbox-restore bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the s
 teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up; fi
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
+
+leftovers: bootstrap ## What is left of a deployment after teardown, per region (exit 1 when something was left behind)
+	@$(PY) scripts/leftovers.py -i $(INVENTORY)
 
 test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox on a free port)
 	@echo "make test: every suite on two workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 12 minutes)"

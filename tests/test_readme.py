@@ -640,7 +640,7 @@ def test_readme_failover_drills(deployed, checkout, shell, sandbox, aws):
         assert text.startswith(f"# Failback to {PRIMARY}: OK"), text
         assert report["moved"] and _writer_region(_global(aws)) == PRIMARY, text
         print(f"failback {ran.ended - ran.started:.1f} s (started {ran.started - restored:.1f} s after the restore)")
-        _settle_reads(reader, ran.ended, 65)
+        _settle_reads(reader, ran.ended, 15)
         assert reader.failures(ran.ended, time.monotonic()) == [], "reads failed after the failback said OK"
 
         ran = shell.ok(planned)
@@ -664,7 +664,8 @@ def test_readme_failover_drills(deployed, checkout, shell, sandbox, aws):
         writer.stop.set()
         reader.join(30)
         writer.join(30)
-    print(f"reads through the edge: {len(reader.reads)}, failed: {reader.failures(0, time.monotonic())[:20]}")
+    # Reads may fail while a fault is in force or a run is under way (not asserted); shown from the outage on.
+    print(f"reads through the edge: {len(reader.reads)}, failed: {reader.failures(dark, time.monotonic())[:20]}")
     # An unplanned failover may lose what was not replicated; every write acknowledged after it must survive.
     kept = [(i, key) for (i, key), t in zip(writer.acknowledged, writer.successes, strict=True) if t > unplanned_ok]
     lost = _missing(sandbox, kept)
@@ -676,17 +677,25 @@ def test_readme_teardown_leaves_nothing(deployed, shell, sandbox, aws):
     teardown, leftovers, down = README["teardown"]
     shell.ok(teardown)
     ran = shell.ok(leftovers)
-    assert "nothing left behind" in ran.output, ran.output
+    assert f"{PREFIX}: nothing left behind in" in ran.output, ran.output
     # A second opinion, read here directly.
     for region in REGIONS:
         ec2 = aws("ec2", region)
         assert ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"{PREFIX}-*"]}])["Vpcs"] == []
         assert ec2.describe_addresses()["Addresses"] == []
-        assert [c for c in aws("rds", region).describe_db_clusters()["DBClusters"]] == []
+        assert aws("rds", region).describe_db_clusters()["DBClusters"] == []
         assert aws("rds", region).describe_db_cluster_snapshots()["DBClusterSnapshots"] == []
         assert aws("cloudwatch", region).describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"] == []
         assert [a for a in aws("kms", region).list_aliases()["Aliases"] if PREFIX in a["AliasName"]] == []
-        assert aws("ecs", region).list_clusters()["clusterArns"] == []
+        ecs, kms = aws("ecs", region), aws("kms", region)
+        clusters = ecs.list_clusters()["clusterArns"]
+        if clusters:  # deleted clusters stay listed as INACTIVE for a while, on AWS too
+            described = ecs.describe_clusters(clusters=clusters)["clusters"]
+            assert [c["clusterName"] for c in described if c["status"] != "INACTIVE"] == []
+        for cluster in clusters:  # a deleted service is not listed (DeleteService)
+            assert ecs.list_services(cluster=cluster)["serviceArns"] == []
+        states = {kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]}
+        assert states <= {"PendingDeletion"}, "a key can only wait out its deletion window"
     assert aws("rds", PRIMARY).describe_global_clusters()["GlobalClusters"] == []
     assert aws("route53", PRIMARY).list_hosted_zones()["HostedZones"] == []
     assert aws("cloudfront", PRIMARY).list_distributions()["DistributionList"].get("Items", []) == []
