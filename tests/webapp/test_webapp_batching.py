@@ -1,4 +1,5 @@
-"""In process, without a database: coalesced reads, batches, the edge's parsing, metrics by the batch."""
+"""In process, without a database: coalesced reads, batches, the edge's parsing, metrics by the batch, the
+replication lag's arithmetic."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import pytest
 from app.api.edge import page_query, record_fields
 from app.core.batching import Abandoned, Batcher, Coalescer
+from app.core.db import ReplicaLag
 from app.core.observability import LATENCY, REQUESTS, RequestMetrics
 from app.records import Records
 
@@ -225,14 +227,16 @@ def test_page_query(query: bytes, expected: tuple[int, int | None] | None) -> No
     ("body", "expected"),
     [
         (b'{"key": "k", "value": "v"}', ("k", "v")),
-        (b'{"key": "k"}', ("k", "")),
+        (b'{"key": "k", "value": ""}', ("k", "")),
         ('{"key": "ключ", "value": "😀"}'.encode(), ("ключ", "😀")),
         (json.dumps({"key": "k" * 128, "value": "v" * 4096}).encode(), ("k" * 128, "v" * 4096)),
         # everything else goes on to FastAPI and its 422
         (b'{"key": ""}', None),
         (json.dumps({"key": "k" * 129}).encode(), None),
         (json.dumps({"key": "k", "value": "v" * 4097}).encode(), None),
+        (b'{"key": "k"}', None),  # value is required too
         (b'{"value": "v"}', None),
+        (b"{}", None),
         (b'{"key": 5}', None),
         (b'{"key": "k", "value": null}', None),
         (b'{"key": "k", "extra": 1}', None),
@@ -277,3 +281,24 @@ def test_metrics_by_the_batch_match_prometheus_own_counting() -> None:
     assert _sample(LATENCY, bucket, {**labels, "le": "+Inf"}) == 5
     assert _sample(LATENCY, "http_request_duration_seconds_count", labels) == 5
     assert _sample(LATENCY, "http_request_duration_seconds_sum", labels) == pytest.approx(7.0055)
+
+
+def test_replica_lag() -> None:
+    """ReplicaLag.measure(streaming, in_sync, writer_end_at, replayed_commit_at, now), times in seconds."""
+    lag = ReplicaLag()
+    assert lag.measure(None, True, None, None, 100.0) is None  # a writer: no WAL receiver
+    # Never seen in sync (just started): from the last replayed commit to the writer's reported end.
+    assert lag.measure(True, False, 500.0, 490.0, 500.5) == pytest.approx(10.0)
+    # In sync: 0, however old the last replayed commit (the writer idle for long).
+    assert lag.measure(True, True, 10.0, 10.0, 1000.0) == 0.0
+    # The writer writes again after that idle time; replay is a moment behind: not the idle time.
+    assert lag.measure(True, False, 1000.1, 10.0, 1000.2) == pytest.approx(0.1)
+    # Replay does not follow while the writer works: the lag grows with the writer's work...
+    assert lag.measure(True, False, 1005.0, 10.0, 1005.1) == pytest.approx(5.0)
+    # ... and stays put while the writer is idle.
+    assert lag.measure(True, False, 1005.0, 10.0, 1060.0) == pytest.approx(5.0)
+    assert lag.measure(True, True, 1005.0, 1005.0, 1061.0) == 0.0
+    # Not streaming: unknown, and the moment seen in sync is forgotten (the history may change).
+    assert lag.measure(False, True, None, 1005.0, 1062.0) is None
+    assert lag.measure(True, False, 2000.0, 1005.0, 2000.5) == pytest.approx(995.0)
+    assert lag.measure(True, False, 2000.0, None, 2000.5) is None  # nothing replayed to count from

@@ -43,7 +43,7 @@ def test_concurrent_writes_each_get_their_own_record(client: httpx.Client, app: 
 
 def test_a_read_sees_the_write_acknowledged_before_it(client: httpx.Client) -> None:
     for i in range(20):
-        created = client.post("/api/data", json={"key": f"k{i}"}).json()
+        created = client.post("/api/data", json={"key": f"k{i}", "value": "v"}).json()
         assert client.get("/api/data", params={"limit": 1}).json()["items"] == [created]
 
 
@@ -100,7 +100,7 @@ def test_chunked_and_oversized_bodies(client: httpx.Client) -> None:
 
 
 def test_edge_requests_are_counted_and_logged(client: httpx.Client, app: AppProcess) -> None:
-    client.post("/api/data", json={"key": "k"}, headers={"X-Request-ID": "edge-post-1"})
+    client.post("/api/data", json={"key": "k", "value": "v"}, headers={"X-Request-ID": "edge-post-1"})
     client.get("/api/data", headers={"X-Request-ID": "edge-list-1"})
     client.get("/api/status", headers={"X-Request-ID": "edge-status-1"})
     text = client.get("/metrics").text

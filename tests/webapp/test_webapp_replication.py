@@ -1,4 +1,5 @@
-"""The app on a real streaming hot standby, and through a real promotion while a client writes."""
+"""The app on a real streaming hot standby (roles, replication lag), through a real promotion while a client
+writes, and across the loss of its connections (as a switchover or a restart kills them)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,88 @@ def pair(pg_base: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Postgr
                 node.destroy()
 
 
+@pytest.fixture
+def node(pg_base: Path, request: pytest.FixtureRequest) -> Iterator[PostgresNode]:
+    """A migrated writer of this test's own (to be restarted without disturbing the session's)."""
+    node = PostgresNode(pg_base / request.node.name[:40], free_port(), PASSWORD, fast=True)
+    try:
+        node.init().start()
+        migrate(node)
+        yield node
+    finally:
+        node.destroy()
+
+
+def _kill_connections(node: PostgresNode, region: str) -> None:
+    """pg_terminate_backend on every connection of the app serving ``region`` (application_name
+    webapp-<region>), as a switchover or a restart ends them; returns once they are gone. All at once and
+    without pg_terminate_backend's own wait (10 ms polls, one backend after the other): the app's last
+    write connection must still be within its ping bypass window after this."""
+    app_connections = "SELECT pid FROM pg_stat_activity WHERE application_name = %s"
+    with node.connect() as conn:
+        deadline = time.monotonic() + 10
+        while not (pids := [pid for (pid,) in conn.execute(app_connections, (f"webapp-{region}",))]):
+            assert time.monotonic() < deadline, "the app has no connection to kill"
+            time.sleep(0.01)
+        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        while conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone()[0]:
+            assert time.monotonic() < deadline, pids
+            time.sleep(0.002)
+
+
+def _status(http: httpx.Client) -> dict:
+    resp = http.get("/api/status")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def _wait_status(http: httpx.Client, done, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while not done(status := _status(http)):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    return status
+
+
+def test_requests_after_the_connections_were_killed_are_answered(node, start_app) -> None:
+    """The first read and the first write after the app's connections were killed (a switchover, a restart)
+    are answered, not 503s: a dead read connection is found by its failure and the read retried; a dead
+    write connection is found at checkout, before the write is sent (a write must not be sent twice)."""
+    # The role monitor shares the writer's pool, and its own failure would replace the dead connections
+    # before the requests meet them: slowed down here.
+    region = "eu-west-1"
+    app = start_app(db_env(host=f"127.0.0.1:{node.port}", REGION=region, ROLE_REFRESH_INTERVAL="60"))
+    with app.client() as http:
+        first = http.post("/api/data", json={"key": "first", "value": "v"})
+        assert first.status_code == 201, first.text
+        # Reads: a page, then a lookup by id, each the first request after the kill.
+        assert http.get("/api/data").status_code == 200
+        _kill_connections(node, region)
+        resp = http.get("/api/data")
+        assert resp.status_code == 200, resp.text
+        assert [r["key"] for r in resp.json()["items"]] == ["first"]
+        assert http.get(f"/api/data/{first.json()['id']}").status_code == 200
+        _kill_connections(node, region)
+        resp = http.get(f"/api/data/{first.json()['id']}")
+        assert resp.status_code == 200, resp.text
+
+        # Writes: right after the previous one (its connection within the ping bypass window), and later.
+        for pause in (0.0, 1.0):
+            assert http.post("/api/data", json={"key": "warm", "value": "v"}).status_code == 201
+            _kill_connections(node, region)
+            time.sleep(pause)
+            resp = http.post("/api/data", json={"key": f"after-{pause}", "value": "v"})
+            assert resp.status_code == 201, resp.text
+
+        # The server restarted under the app (a planned switchover in the sandbox).
+        node.stop("fast")
+        node.start()
+        assert http.get("/api/data/1").status_code == 200
+        assert http.post("/api/data", json={"key": "restarted", "value": "v"}).status_code == 201
+        assert http.get("/api/data", params={"limit": 1}).json()["items"][0]["key"] == "restarted"
+    assert "Traceback" not in app.logs()
+
+
 def test_read_only_region_reads_and_refuses_writes_with_503(pair, start_app) -> None:
     primary, standby = pair
     primary.execute("INSERT INTO records (key, value, region) VALUES ('k', 'v', 'us-east-1')", dbname=DB_NAME)
@@ -46,7 +129,7 @@ def test_read_only_region_reads_and_refuses_writes_with_503(pair, start_app) -> 
         assert status["replication_lag_s"] is not None and status["replication_lag_s"] >= 0
         assert http.get("/health/ready").json()["role"] == "replica"
 
-        resp = http.post("/api/data", json={"key": "nope"})
+        resp = http.post("/api/data", json={"key": "nope", "value": "v"})
         assert resp.status_code == 503
         assert resp.headers["retry-after"] == "7"
         assert resp.json()["reason"] == "read-only"
@@ -54,11 +137,76 @@ def test_read_only_region_reads_and_refuses_writes_with_503(pair, start_app) -> 
     assert "Traceback" not in replica_app.logs()
 
 
+def test_an_idle_replica_in_sync_reports_no_lag(pair, start_app) -> None:
+    """The lag of an idle, in-sync replica stays 0: it used to climb with the age of the last replayed
+    transaction (85 s seen) once pg_last_wal_receive_lsn() and pg_last_wal_replay_lsn() differed, as they
+    do after the standby restarts (the receiver counts from the start of the WAL segment it streams from)."""
+    primary, standby = pair
+    # As around a switchover: a WAL switch and a checkpoint on the writer, a last write, a standby restart.
+    primary.execute("SELECT pg_switch_wal()")
+    primary.execute("CHECKPOINT")
+    primary.execute("INSERT INTO records (key, value, region) VALUES ('k', 'v', 'us-east-1')", dbname=DB_NAME)
+    standby.wait_for_replay(primary)
+    standby.stop()
+    standby.start()
+
+    app = start_app(db_env(host=f"127.0.0.1:{standby.port}", REGION="us-west-2"))
+    with app.client() as http:
+        _wait_status(http, lambda s: s["role"] == "replica" and s["replication_lag_s"] is not None)
+        lags = []
+        deadline = time.monotonic() + 11  # idle for longer than the old measure took to show it
+        while time.monotonic() < deadline:
+            lags.append(_status(http)["replication_lag_s"])
+            time.sleep(0.25)
+    assert lags and all(lag is not None and lag < 1 for lag in lags), lags
+
+
+def test_a_replica_behind_reports_a_lag_that_grows_while_the_writer_works(pair, start_app) -> None:
+    """Replay paused while the writer writes: the lag grows with the writer's work the replica lacks; it
+    stays put while the writer is idle, and is 0 again once replay has caught up."""
+    primary, standby = pair
+    insert = "INSERT INTO records (key, value, region) VALUES ('k', 'v', 'us-east-1')"
+    primary.execute(insert, dbname=DB_NAME)
+    standby.wait_for_replay(primary)
+    app = start_app(db_env(host=f"127.0.0.1:{standby.port}", REGION="us-west-2"))
+    with app.client() as http:
+        _wait_status(http, lambda s: s["role"] == "replica" and s["replication_lag_s"] == 0)
+        standby.execute("SELECT pg_wal_replay_pause()")
+
+        lags = []
+        with primary.connect(DB_NAME) as conn:
+            for _ in range(3):
+                stop = time.monotonic() + 1
+                while time.monotonic() < stop:
+                    conn.execute(insert)
+                    time.sleep(0.05)
+                time.sleep(0.5)  # a role check or two
+                lags.append(_status(http)["replication_lag_s"])
+        assert None not in lags and lags[0] > 0, lags
+        assert lags[1] > lags[0] + 0.5 and lags[2] > lags[1] + 0.5, lags
+
+        # The writer idle: the lag does not grow (checked over a stretch without any WAL from the
+        # writer: its background processes write some now and then).
+        for _ in range(5):
+            position = primary.execute("SELECT pg_current_wal_lsn()::text")
+            before = _status(http)["replication_lag_s"]
+            time.sleep(1.5)
+            after = _status(http)["replication_lag_s"]
+            if primary.execute("SELECT pg_current_wal_lsn()::text") == position:
+                assert after == before, (before, after)
+                break
+        else:
+            pytest.fail("the writer never stayed idle for 1.5 s")
+
+        standby.execute("SELECT pg_wal_replay_resume()")
+        _wait_status(http, lambda s: s["replication_lag_s"] == 0)
+
+
 def test_writes_go_to_the_writer_endpoint_when_configured(pair, start_app) -> None:
     primary, standby = pair
     env = db_env(host=f"127.0.0.1:{standby.port}", REGION="us-west-2", DB_WRITER_HOST=f"127.0.0.1:{primary.port}")
     with start_app(env).client() as http:
-        resp = http.post("/api/data", json={"key": "forwarded"})
+        resp = http.post("/api/data", json={"key": "forwarded", "value": "v"})
         assert resp.status_code == 201, resp.text
         assert resp.json()["region"] == "us-west-2"
         status = http.get("/api/status").json()
@@ -83,7 +231,7 @@ def test_writes_resume_within_a_second_of_promotion(pair, start_app) -> None:
             while not stop.is_set():
                 i += 1
                 try:
-                    code = http.post("/api/data", json={"key": f"w{i}"}, timeout=3).status_code
+                    code = http.post("/api/data", json={"key": f"w{i}", "value": "v"}, timeout=3).status_code
                 except httpx.HTTPError:
                     code = 0
                 results.append((time.monotonic(), code))

@@ -68,6 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # OpenTelemetry provider is set up, yet with the hooks on FastAPI asks the OpenTelemetry API
         # for one on every request (environment lookups, ~17 µs, a third of /health's cost).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # No 307 from /api/data/ to /api/data: Starlette builds the Location from the Host header, which
+        # behind the load balancer and the edge is the internal origin's name; the redirect would leak it
+        # and send the client away from the public entry. A path with a trailing slash is a 404 like any
+        # other unknown path.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.include_router(health.router)

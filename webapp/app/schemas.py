@@ -13,8 +13,10 @@ from app.models import KEY_MAX, VALUE_MAX
 class RecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
+    # Both required: a body without ``value`` was stored as "", indistinguishable from an empty value
+    # sent on purpose. The edge (app/api/edge.py, record_fields) takes only bodies with both.
     key: str = Field(min_length=1, max_length=KEY_MAX, description="required, 1-128 characters")
-    value: str = Field("", max_length=VALUE_MAX, description="0-4096 characters")
+    value: str = Field(max_length=VALUE_MAX, description="required, 0-4096 characters (may be empty)")
 
     @field_validator("key", "value")
     @classmethod

@@ -146,9 +146,10 @@ def record_fields(body: bytes) -> tuple[str, str] | None:
         return None
     if type(doc) is not dict:
         return None
+    # Exactly the two fields, both strings: a missing one (or any other) goes on to FastAPI's 422.
     key = doc.get("key")
-    value = doc.get("value", "")
-    if type(key) is not str or type(value) is not str or len(doc) != 1 + ("value" in doc):
+    value = doc.get("value")
+    if type(key) is not str or type(value) is not str or len(doc) != 2:
         return None
     if not 0 < len(key) <= KEY_MAX or len(value) > VALUE_MAX or "\x00" in key or "\x00" in value:
         return None

@@ -8,10 +8,11 @@
 - The role of this region's database: polled in the background on the regional engine.
 
 Failover without a restart rests on: short connect and statement timeouts (set on every connection),
-a pre-ping at checkout (a dead connection is replaced instead of failing the request; see
-PING_BYPASS_S), dropping broken connections and re-checking the others after a disconnect, and for
-writes either the global writer endpoint or a multi-host list with ``target_session_attrs=read-write``
-so that libpq itself picks whichever server was promoted.
+for writes a pre-ping at checkout (a dead connection is replaced instead of failing the request; see
+PING_BYPASS_S), for reads one retry on a new connection when the pooled one turns out to be dead (see
+``fetch``), dropping broken connections and re-checking the others after a disconnect, and for writes
+either the global writer endpoint or a multi-host list with ``target_session_attrs=read-write`` so that
+libpq itself picks whichever server was promoted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import select
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,17 +37,65 @@ from app.core.observability import DB_IS_WRITER
 
 log = logging.getLogger("app.db")
 
-# This region's role, with the replication lag when the server can tell it: on a standby, 0 when
-# everything received is replayed, else the age of the last replayed transaction.
+# This region's role and, on a replica, what its replication lag is made of (ReplicaLag below): whether
+# replay has reached the end of WAL the writer last reported, when the writer reported it, the commit
+# time of the last replayed transaction, and the replica's clock. pg_stat_wal_receiver has no row on a
+# writer or a replica not streaming from its writer, and NULL details for a user without
+# pg_read_all_stats (pg_monitor): the lag is unknown (null) then. One cheap query: the view and the
+# functions read shared memory.
 ROLE_SQL = text(
     """
     SELECT pg_is_in_recovery(),
-           CASE WHEN NOT pg_is_in_recovery() THEN NULL
-                WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
-                ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8
-           END
+           r.status = 'streaming',
+           r.latest_end_lsn IS NULL OR pg_last_wal_replay_lsn() >= r.latest_end_lsn,
+           EXTRACT(EPOCH FROM r.latest_end_time)::float8,
+           EXTRACT(EPOCH FROM pg_last_xact_replay_timestamp())::float8,
+           EXTRACT(EPOCH FROM now())::float8
+    FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true
     """
 )
+
+
+class ReplicaLag:
+    """A replica's lag as Aurora measures it: the position it has replayed compared with the writer's.
+
+    - In sync (0): replay has reached pg_stat_wal_receiver.latest_end_lsn, the end of WAL the writer last
+      reported (with its WAL and its keepalives), however long the writer has been idle. No report yet
+      since streaming started (NULL) means the writer had nothing beyond the start point. (The old
+      measure compared pg_last_wal_receive_lsn() with the replay position, which differ on an idle,
+      in-sync standby, after a restart for one (the receiver counts from the start of the segment it
+      streams from), and then reported the age of the last replayed transaction, climbing while the
+      writer is idle.)
+    - Behind: the writer's work not yet replayed, in time: from the last replayed commit, or the last
+      time seen in sync if later, to latest_end_time (the writer's clock when its reported end last moved
+      forward). Neither moves while the writer is idle, so the lag does not grow then; it grows while the
+      writer works and replay does not follow. Without the time seen in sync, a writer idle for an hour
+      and then one write would read as an hour behind while replay catches up (a check can land in that
+      moment); with it, at most one check interval. That time is the replica's clock, the others the
+      writer's: one machine in the sandbox, NTP-synchronised in AWS.
+    """
+
+    def __init__(self) -> None:
+        self.in_sync_at: float | None = None  # the replica's clock when last seen in sync
+
+    def measure(
+        self,
+        streaming: bool | None,
+        in_sync: bool | None,
+        writer_end_at: float | None,
+        replayed_commit_at: float | None,
+        now: float,
+    ) -> float | None:
+        if not streaming:
+            self.in_sync_at = None  # a writer, or the writer's position unknown (and the history may change)
+            return None
+        if in_sync:
+            self.in_sync_at = now
+            return 0.0
+        since = max((t for t in (replayed_commit_at, self.in_sync_at) if t is not None), default=None)
+        if since is None or writer_end_at is None:
+            return None
+        return max(0.0, writer_end_at - since)
 
 
 def conninfo(settings: Settings, password: str, hosts: HostList, *, read_write: bool) -> str:
@@ -69,10 +119,25 @@ def conninfo(settings: Settings, password: str, hosts: HostList, *, read_write: 
 
 # Pre-ping, with a bypass window as in HikariCP (aliveBypassWindowMs): a connection checked in less
 # than this long ago is handed out without the extra round trip. Under load every connection is that
-# fresh, and the ping would double the round trips of a read; a connection a failover broke within
-# the window fails its one statement, and SQLAlchemy then invalidates the whole pool (every
-# connection opened before the failure is replaced on its next checkout).
+# fresh, and the ping would double the round trips of a write. Within the window a connection is still
+# pinged when the server has sent something since it went idle (_server_spoke): that is how a failover,
+# a restart or pg_terminate_backend ends one (a FATAL message, then the close). A write cannot be
+# retried on another connection after its statement failed (it may have been committed), so the dead
+# connection has to be found before the statement is sent. A connection broken without a word (the
+# network) within the window fails its one statement, and SQLAlchemy then invalidates the whole pool
+# (every connection opened before the failure is replaced on its next checkout).
 PING_BYPASS_S = 0.5
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether an idle connection has input waiting: one poll(2) with no timeout, no round trip."""
+    try:
+        fd = dbapi_connection.driver_connection.pgconn.socket
+    except psycopg.Error:
+        return True  # already known to be closed: let the ping fail it
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _PoolGuard:
@@ -87,7 +152,12 @@ class _PoolGuard:
     def checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         last_used = record.info.get("last_used")
         now = time.monotonic()
-        if last_used is not None and now - last_used < PING_BYPASS_S and last_used > self.suspect_before:
+        if (
+            last_used is not None
+            and now - last_used < PING_BYPASS_S
+            and last_used > self.suspect_before
+            and not _server_spoke(dbapi_connection)
+        ):
             return
         cursor = dbapi_connection.cursor()
         try:
@@ -160,8 +230,9 @@ class Database:
         self._writer_autocommit = self.writer.execution_options(isolation_level="AUTOCOMMIT")
         # Reads: psycopg's own pool, autocommit (single statements), checked on return (a broken
         # connection is discarded), pre-warmed to DB_POOL_SIZE.
+        self._reader_dsn = conninfo(settings, password, settings.reader_hosts, read_write=False)
         self.read_pool = psycopg_pool.AsyncConnectionPool(
-            conninfo(settings, password, settings.reader_hosts, read_write=False),
+            self._reader_dsn,
             min_size=settings.db_pool_size,
             max_size=settings.db_pool_size + settings.db_pool_max_overflow,
             timeout=settings.db_pool_timeout_s,
@@ -174,6 +245,7 @@ class Database:
         )
         self._pool_check: asyncio.Task[None] | None = None
         self.role = RoleState()
+        self._lag = ReplicaLag()
         self._monitor: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -208,11 +280,19 @@ class Database:
                 cur = await conn.execute(sql, params)
                 return await cur.fetchall()
             except psycopg.Error:
-                if conn.broken and self._pool_check is None:
-                    # The server went away (failover): test and replace every idle connection now
-                    # rather than letting each fail one request.
+                if not conn.broken:
+                    raise
+                if self._pool_check is None:
+                    # The server went away (failover, restart): test and replace every idle connection
+                    # now rather than letting each fail one statement.
                     self._pool_check = asyncio.get_running_loop().create_task(self._check_read_pool())
-                raise
+        # The connection was dead: a failover or restart kills the idle ones, and the pool does not check
+        # them at checkout (a round trip per read). A read is safe to repeat: once, on a new connection of
+        # its own (the pool's others may be dead too), so that the first read after a switchover is
+        # answered instead of a 503. If the database is really down this fails too, and that is the 503.
+        async with await psycopg.AsyncConnection.connect(self._reader_dsn, autocommit=True) as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
 
     async def execute_write(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run one write (a single statement, autocommit) on a connection of the writer engine's pool.
@@ -243,10 +323,14 @@ class Database:
         finally:
             self._pool_check = None
 
+    def _role_from(self, row: Any) -> RoleState:
+        in_recovery, *lag = row
+        return RoleState("replica" if in_recovery else "writer", self._lag.measure(*lag), time.time(), None)
+
     async def check_role(self) -> RoleState:
         async with self._regional_autocommit.connect() as conn:
-            in_recovery, lag = (await conn.execute(ROLE_SQL)).one()
-        return RoleState("replica" if in_recovery else "writer", lag, time.time(), None)
+            row = (await conn.execute(ROLE_SQL)).one()
+        return self._role_from(row)
 
     async def probe(self) -> RoleState:
         """The role, on a fresh connection of its own (readiness checks); also refreshes ``self.role``."""
@@ -254,7 +338,7 @@ class Database:
             cur = await conn.execute(ROLE_SQL.text)
             row = await cur.fetchone()
         assert row is not None
-        self.role = RoleState("replica" if row[0] else "writer", row[1], time.time(), None)
+        self.role = self._role_from(row)
         return self.role
 
     async def _watch_role(self) -> None:
