@@ -31,7 +31,8 @@ PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 REGIONS = (PRIMARY, SECONDARY)
 PREFIX = "hawa-sandbox"
 
-pytestmark = pytest.mark.slow
+# Whole playbook runs: a deploy on a busy 2-core machine can take longer than pytest.ini's 900 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def _name(tags: list[dict[str, str]] | None) -> str:
