@@ -68,7 +68,8 @@ import json
 import logging
 from typing import Any
 
-from sandbox import aurora, runtime
+from sandbox import aurora, patches, runtime
+from sandbox.extensions import rds_global_clusters
 
 log = logging.getLogger("sandbox.aurora")
 
@@ -163,6 +164,37 @@ def _raise_as_rds(exc: aurora.AuroraError) -> None:
     raise _fault(exc.code, str(exc)) from None
 
 
+class _GlobalClusterListener:
+    """The engine's part of the global-cluster calls rds_global_clusters owns (its ``LiveGlobalClusters``)."""
+
+    def __init__(self, engine: aurora.Fleet) -> None:
+        self.engine = engine
+
+    def before_remove(self, glob: Any | None) -> None:
+        if glob is not None:
+            try:
+                self.engine.check_removable(glob)
+            except aurora.AuroraError as exc:
+                _raise_as_rds(exc)
+
+    def global_created(self, glob: Any) -> None:
+        if glob.engine == aurora.ENGINE:
+            self.engine.global_created(glob)
+            for record in list(glob.members):
+                self.engine.member_joined(record)
+
+    def global_deleted(self, glob: Any) -> None:
+        self.engine.global_deleted(glob)
+
+    def member_removed(self, glob: Any, record: Any) -> None:
+        self.engine.member_removed(glob, record)
+
+    def db_cluster_deleted(self, record: Any | None) -> None:
+        if record is not None and self.engine.member_of(record) is not None:
+            record._sandbox_deleting = True
+            self.engine.cluster_deleted(record)
+
+
 def install(_app: Any) -> None:
     global _FLEET
     from moto.core.responses import ActionResult
@@ -180,7 +212,6 @@ def install(_app: Any) -> None:
 
     original_create = RDSBackend.create_db_cluster
     original_modify = RDSBackend.modify_db_cluster
-    original_delete = RDSBackend.delete_db_cluster
 
     def create_db_cluster(self: Any, kwargs: dict[str, Any]) -> Any:
         if kwargs.get("engine") != aurora.ENGINE:
@@ -241,17 +272,8 @@ def install(_app: Any) -> None:
                 engine.cluster_renamed(old_key, record)
         return result
 
-    def delete_db_cluster(self: Any, cluster_identifier: str, snapshot_name: str | None = None) -> Any:
-        record = self.clusters.get(cluster_identifier)
-        result = original_delete(self, cluster_identifier, snapshot_name)
-        if record is not None and engine.member_of(record) is not None:
-            record._sandbox_deleting = True
-            engine.cluster_deleted(record)
-        return result
-
-    RDSBackend.create_db_cluster = create_db_cluster
-    RDSBackend.modify_db_cluster = modify_db_cluster
-    RDSBackend.delete_db_cluster = delete_db_cluster
+    patches.patch(RDSBackend, "create_db_cluster", create_db_cluster, owner=__name__)
+    patches.patch(RDSBackend, "modify_db_cluster", modify_db_cluster, owner=__name__)
 
     status_property = DBCluster.status
 
@@ -261,7 +283,7 @@ def install(_app: Any) -> None:
         member = engine.member_of(self)
         return member.status if member is not None else status_property.fget(self)
 
-    DBCluster.status = property(cluster_status, status_property.fset)
+    patches.patch(DBCluster, "status", property(cluster_status, status_property.fset), owner=__name__)
 
     def instance_status(self: Any) -> str:
         status = self.__dict__.get("_sandbox_status", "available")
@@ -274,7 +296,7 @@ def install(_app: Any) -> None:
     def set_instance_status(self: Any, value: str) -> None:
         self.__dict__["_sandbox_status"] = value
 
-    DBInstanceClustered.status = property(instance_status, set_instance_status)
+    patches.patch(DBInstanceClustered, "status", property(instance_status, set_instance_status), owner=__name__)
 
     original_create_instance = RDSBackend.create_db_instance
     original_delete_instance = RDSBackend.delete_db_instance
@@ -295,42 +317,14 @@ def install(_app: Any) -> None:
                 engine.instance_removed(member, database.db_instance_identifier)
         return database
 
-    RDSBackend.create_db_instance = create_db_instance
-    RDSBackend.delete_db_instance = delete_db_instance
+    patches.patch(RDSBackend, "create_db_instance", create_db_instance, owner=__name__)
+    patches.patch(RDSBackend, "delete_db_instance", delete_db_instance, owner=__name__)
 
     # -- global clusters ---------------------------------------------------------------------------
 
-    original_create_global = RDSBackend.create_global_cluster
-    original_delete_global = RDSBackend.delete_global_cluster
-    original_remove = RDSBackend.remove_from_global_cluster
-
-    def create_global_cluster(self: Any, *args: Any, **kwargs: Any) -> Any:
-        glob = original_create_global(self, *args, **kwargs)
-        if glob.engine == aurora.ENGINE:
-            engine.global_created(glob)
-            for record in list(glob.members):
-                engine.member_joined(record)
-        return glob
-
-    def delete_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
-        glob = original_delete_global(self, global_cluster_identifier)
-        engine.global_deleted(glob)
-        return glob
-
-    def remove_from_global_cluster(self: Any, global_cluster_identifier: str, db_cluster_identifier: str) -> Any:
-        glob = self.global_clusters.get(global_cluster_identifier)
-        if glob is not None:
-            try:
-                engine.check_removable(glob)
-            except aurora.AuroraError as exc:
-                _raise_as_rds(exc)
-        result = original_remove(self, global_cluster_identifier, db_cluster_identifier)
-        engine.member_removed(result, find_cluster(db_cluster_identifier))
-        return result
-
-    RDSBackend.create_global_cluster = create_global_cluster
-    RDSBackend.delete_global_cluster = delete_global_cluster
-    RDSBackend.remove_from_global_cluster = remove_from_global_cluster
+    # CreateGlobalCluster, DeleteGlobalCluster, RemoveFromGlobalCluster and DeleteDBCluster belong to
+    # rds_global_clusters (one owner per moto method): it calls this listener around its AWS checks.
+    rds_global_clusters.attach(_GlobalClusterListener(engine))
 
     members_property = GlobalCluster.global_cluster_members
 
@@ -349,8 +343,8 @@ def install(_app: Any) -> None:
         glob = engine.global_of_record(self)
         return dict(glob.failover_state) if glob is not None and glob.failover_state else None
 
-    GlobalCluster.global_cluster_members = property(global_cluster_members)
-    GlobalCluster.failover_state = property(failover_state)
+    patches.patch(GlobalCluster, "global_cluster_members", property(global_cluster_members), owner=__name__)
+    patches.patch(GlobalCluster, "failover_state", property(failover_state), owner=__name__)
 
     def find_target(response: Any, identifier: str) -> Any:
         if identifier.startswith("arn:"):
@@ -387,8 +381,8 @@ def install(_app: Any) -> None:
             )
         return start_operation(self, data_loss=bool(allow))
 
-    RDSResponse.switchover_global_cluster = r_switchover_global_cluster
-    RDSResponse.failover_global_cluster = r_failover_global_cluster
+    patches.patch(RDSResponse, "switchover_global_cluster", r_switchover_global_cluster, owner=__name__)
+    patches.patch(RDSResponse, "failover_global_cluster", r_failover_global_cluster, owner=__name__)
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -420,7 +414,7 @@ def install(_app: Any) -> None:
             if start <= _naive(event.date) <= end and (not wanted or wanted & set(event.event_categories))
         ]
 
-    RDSBackend.describe_events = describe_events
+    patches.patch(RDSBackend, "describe_events", describe_events, owner=__name__)
 
     # -- control routes and hooks ------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 
 def install(_app: Any) -> None:
     from moto.cloudfront import models
@@ -49,5 +51,5 @@ def install(_app: Any) -> None:
             )
         original_delete(self, distribution_id, if_match)
 
-    backend_cls.update_distribution = update_distribution
-    backend_cls.delete_distribution = delete_distribution
+    patches.patch(backend_cls, "update_distribution", update_distribution, owner=__name__)
+    patches.patch(backend_cls, "delete_distribution", delete_distribution, owner=__name__)

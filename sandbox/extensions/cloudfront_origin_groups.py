@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 # A behaviour that targets an origin group may allow only these methods (AWS: "origin failover").
 GROUP_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 VALID_STATUS_CODES = frozenset({400, 403, 404, 416, 500, 502, 503, 504})
@@ -81,4 +83,4 @@ def install(_app: Any) -> None:
         else:
             original_init(self, config)
 
-    models.DistributionConfig.__init__ = __init__
+    patches.patch(models.DistributionConfig, "__init__", __init__, owner=__name__)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 
 def install(_app: Any) -> None:
     from moto.cloudfront import models
@@ -40,7 +42,7 @@ def install(_app: Any) -> None:
                 f"The origin access control {self.origin_access_control_id} does not exist.",
             )
 
-    models.Origin.__init__ = __init__
+    patches.patch(models.Origin, "__init__", __init__, owner=__name__)
 
     backend_cls = models.CloudFrontBackend
     original_create = backend_cls.create_origin_access_control
@@ -67,8 +69,8 @@ def install(_app: Any) -> None:
                 )
         original_delete(self, control_id)
 
-    backend_cls.create_origin_access_control = create_origin_access_control
-    backend_cls.delete_origin_access_control = delete_origin_access_control
+    patches.patch(backend_cls, "create_origin_access_control", create_origin_access_control, owner=__name__)
+    patches.patch(backend_cls, "delete_origin_access_control", delete_origin_access_control, owner=__name__)
 
 
 def _oac_exists(control_id: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 AWS_RESOURCE_TYPE = "natgateway"
 
 
@@ -18,4 +20,10 @@ def install(_app: Any) -> None:
 
     # tags.py imported this dict object itself, so mutate it in place rather than rebinding.
     prefix = utils.EC2_RESOURCE_TO_PREFIX["nat-gateway"]
-    utils.EC2_PREFIX_TO_RESOURCE[prefix] = AWS_RESOURCE_TYPE
+    patches.patch_item(
+        utils.EC2_PREFIX_TO_RESOURCE,
+        prefix,
+        AWS_RESOURCE_TYPE,
+        where="moto.ec2.utils.EC2_PREFIX_TO_RESOURCE",
+        owner=__name__,
+    )

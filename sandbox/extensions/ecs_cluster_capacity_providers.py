@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 
 def install(_app: Any) -> None:
     from moto.ecs.models import Cluster
@@ -22,4 +24,4 @@ def install(_app: Any) -> None:
         if self.default_capacity_provider_strategy is None:
             self.default_capacity_provider_strategy = []
 
-    Cluster.__init__ = __init__
+    patches.patch(Cluster, "__init__", __init__, owner=__name__)

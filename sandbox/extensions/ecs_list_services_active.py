@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 
 def install(_app: Any) -> None:
     from moto.ecs.models import EC2ContainerServiceBackend
@@ -27,4 +29,4 @@ def install(_app: Any) -> None:
         active = {service.arn for service in self.services.values() if service.status == "ACTIVE"}
         return [arn for arn in listed if arn in active]
 
-    EC2ContainerServiceBackend.list_services = list_services
+    patches.patch(EC2ContainerServiceBackend, "list_services", list_services, owner=__name__)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sandbox import patches
+
 # Request parameter -> Service attribute that moto's serializer reads for the response key.
 KEPT_PARAMETERS = {
     "healthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
@@ -49,7 +51,7 @@ def install(_app: Any) -> None:
             service.deployment_configuration = copy.deepcopy(DEFAULT_DEPLOYMENT_CONFIGURATION)
         return result
 
-    responses.EC2ContainerServiceResponse.create_service = create_service
+    patches.patch(responses.EC2ContainerServiceResponse, "create_service", create_service, owner=__name__)
 
     original_validate = models.Service._validate_network
 
@@ -62,4 +64,4 @@ def install(_app: Any) -> None:
         checked["awsvpcConfiguration"].pop("securityGroups", None)
         return checked
 
-    models.Service._validate_network = _validate_network
+    patches.patch(models.Service, "_validate_network", _validate_network, owner=__name__)

@@ -93,7 +93,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox import config, ecs, runtime
+from sandbox import config, ecs, patches, runtime
 
 log = logging.getLogger("sandbox.ecs_tasks")
 
@@ -1401,12 +1401,12 @@ def _patch_backend(sched: Scheduler) -> None:
         sched.wake.set()
         return service
 
-    backend_cls.run_task = run_task
-    backend_cls.stop_task = stop_task
-    backend_cls.describe_tasks = describe_tasks
-    backend_cls.create_service = create_service
-    backend_cls.update_service = update_service
-    backend_cls.delete_service = delete_service
+    patches.patch(backend_cls, "run_task", run_task, owner=__name__)
+    patches.patch(backend_cls, "stop_task", stop_task, owner=__name__)
+    patches.patch(backend_cls, "describe_tasks", describe_tasks, owner=__name__)
+    patches.patch(backend_cls, "create_service", create_service, owner=__name__)
+    patches.patch(backend_cls, "update_service", update_service, owner=__name__)
+    patches.patch(backend_cls, "delete_service", delete_service, owner=__name__)
 
 
 def _patch_responses() -> None:
@@ -1457,8 +1457,8 @@ def _patch_responses() -> None:
             arns.append(arn)
         return ActionResult({"taskArns": arns})
 
-    cls.describe_tasks = describe_tasks
-    cls.list_tasks = list_tasks
+    patches.patch(cls, "describe_tasks", describe_tasks, owner=__name__)
+    patches.patch(cls, "list_tasks", list_tasks, owner=__name__)
 
 
 def _serialize_ecs_requests(sched: Scheduler) -> Callable[[Any], Any]:

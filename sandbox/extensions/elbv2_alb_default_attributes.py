@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 ALB_DEFAULT_ATTRIBUTES = {
     "access_logs.s3.enabled": "false",
     "access_logs.s3.bucket": "",
@@ -46,4 +48,4 @@ def install(_app: Any) -> None:
             self.attrs = {**ALB_DEFAULT_ATTRIBUTES, **self.attrs}
             self.attrs["load_balancing.cross_zone.enabled"] = "true"
 
-    FakeLoadBalancer.__init__ = __init__
+    patches.patch(FakeLoadBalancer, "__init__", __init__, owner=__name__)

@@ -43,7 +43,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-from sandbox import alb, config, runtime
+from sandbox import alb, config, patches, runtime
 
 log = logging.getLogger("sandbox.elbv2_listeners")
 
@@ -255,7 +255,8 @@ def install(_app: Any) -> None:
     rt = runtime.get()
     plane = Plane(rt)
 
-    def after(name: str) -> None:
+    def after(name: str) -> Any:
+        """moto's method, then the data plane's sync."""
         original = getattr(ELBv2Backend, name)
 
         @functools.wraps(original)
@@ -268,15 +269,13 @@ def install(_app: Any) -> None:
                 log.exception("could not apply %s to the sandbox's load balancers", name)
             return result
 
-        setattr(ELBv2Backend, name, method)
-
-    for name in MUTATIONS:
-        after(name)
+        return method
 
     # moto looks the new port up among the listener ARNs, so a second listener on a port is accepted
     # and would take over the first one's published name. AWS refuses with DuplicateListener.
-    create_listener = ELBv2Backend.create_listener
-    modify_listener = ELBv2Backend.modify_listener
+    # One patch each composes that check with the sync: check, then moto, then sync.
+    create_listener = after("create_listener")
+    modify_listener = after("modify_listener")
 
     def _port_taken(balancer: Any, port: Any, listener_arn: str | None = None) -> bool:
         return any(
@@ -300,8 +299,13 @@ def install(_app: Any) -> None:
                     raise DuplicateListenerError()
         return modify_listener(self, arn, port, *args, **kwargs)
 
-    ELBv2Backend.create_listener = create_listener_once
-    ELBv2Backend.modify_listener = modify_listener_once
+    for name in MUTATIONS:
+        if name == "create_listener":
+            patches.patch(ELBv2Backend, name, create_listener_once, owner=__name__)
+        elif name == "modify_listener":
+            patches.patch(ELBv2Backend, name, modify_listener_once, owner=__name__)
+        else:
+            patches.patch(ELBv2Backend, name, after(name), owner=__name__)
 
     original_describe = ELBv2Backend.describe_target_health
 
@@ -316,7 +320,7 @@ def install(_app: Any) -> None:
             for r in rows
         ]
 
-    ELBv2Backend.describe_target_health = describe_target_health
+    patches.patch(ELBv2Backend, "describe_target_health", describe_target_health, owner=__name__)
 
     rt.on_outage(plane.outage)
     rt.on_restore(plane.restore)

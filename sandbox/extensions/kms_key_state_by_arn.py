@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 # Backend methods whose first argument is the KeyId exactly as the client sent it.
 KEY_ID_METHODS = ("enable_key", "disable_key", "schedule_key_deletion", "cancel_key_deletion")
 
@@ -28,4 +30,4 @@ def install(_app: Any) -> None:
     from moto.kms.models import KmsBackend
 
     for name in KEY_ID_METHODS:
-        setattr(KmsBackend, name, _resolving(getattr(KmsBackend, name)))
+        patches.patch(KmsBackend, name, _resolving(getattr(KmsBackend, name)), owner=__name__)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 
 def _wants_backups_deleted(value: Any) -> bool:
     """DeleteAutomatedBackups as sent: absent means true (the default); "false" in any case means keep."""
@@ -55,4 +57,4 @@ def install(_app: Any) -> None:
             delete_automated_cluster_snapshots(self.backend, str(identifier))
         return result
 
-    RDSResponse.delete_db_cluster = delete_db_cluster
+    patches.patch(RDSResponse, "delete_db_cluster", delete_db_cluster, owner=__name__)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox import patches
+
 FAMILY_PREFIX = "aurora-postgresql"
 
 # name: (ApplyType, DataType, AllowedValues, Description)
@@ -77,4 +79,4 @@ def install(_app: Any) -> None:
                 group.parameters.setdefault(name, parameter)
         return group
 
-    RDSBackend.create_db_cluster_parameter_group = create_db_cluster_parameter_group
+    patches.patch(RDSBackend, "create_db_cluster_parameter_group", create_db_cluster_parameter_group, owner=__name__)

@@ -16,14 +16,42 @@ Plain moto gets the global-cluster lifecycle wrong in ways a deploy/teardown rel
   cluster: "accepted, does nothing" for a secondary region.
 - DeleteDBCluster silently detaches a member of a global cluster; AWS refuses
   (``InvalidDBClusterStateFault``) until the cluster has been removed from the global cluster.
+
+**The one owner of these RDSBackend methods.** The live Aurora engine (aurora_postgres) must also act
+on CreateGlobalCluster, DeleteGlobalCluster, RemoveFromGlobalCluster and DeleteDBCluster. Rather than
+a second patch wrapping this one (whose behaviour would depend on install order), this module owns
+the four methods and composes both behaviours in a fixed order: the engine's check
+(``before_remove``), then AWS's checks here, then moto, then the engine's reaction (``global_created``,
+``global_deleted``, ``member_removed``, ``db_cluster_deleted``). The engine registers itself with
+``attach(listener)``; without it these methods are the AWS fidelity alone.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+
+from sandbox import patches
 
 # moto keeps every global cluster in this region's backend, whatever region the call was made in.
 GLOBAL_BACKEND_REGION = "us-east-1"
+
+
+class LiveGlobalClusters(Protocol):
+    """What the live engine does around the global-cluster calls this module owns."""
+
+    def before_remove(self, global_cluster: Any | None) -> None: ...  # may raise an RDS fault
+    def global_created(self, global_cluster: Any) -> None: ...
+    def global_deleted(self, global_cluster: Any) -> None: ...
+    def member_removed(self, global_cluster: Any, cluster: Any) -> None: ...
+    def db_cluster_deleted(self, cluster: Any | None) -> None: ...
+
+
+_LIVE: list[LiveGlobalClusters] = []
+
+
+def attach(listener: LiveGlobalClusters) -> None:
+    """Let the live engine act on the calls this module owns (one listener: a second replaces the first)."""
+    _LIVE[:] = [listener]
 
 
 def _errors() -> Any:
@@ -78,6 +106,8 @@ def install(_app: Any) -> None:
         for member in global_cluster.members:
             member.is_writer = True
             member.global_cluster_identifier = global_cluster.global_cluster_identifier
+        for live in _LIVE:
+            live.global_created(global_cluster)
         return global_cluster
 
     def get_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
@@ -99,7 +129,10 @@ def install(_app: Any) -> None:
             )
         if global_cluster.members:
             raise errors.InvalidGlobalClusterStateFault(global_cluster.global_cluster_arn)
-        return self.global_clusters.pop(global_cluster_identifier)
+        deleted = self.global_clusters.pop(global_cluster_identifier)
+        for live in _LIVE:
+            live.global_deleted(deleted)
+        return deleted
 
     def modify_global_cluster(self: Any, global_cluster_identifier: str, deletion_protection: bool | None) -> Any:
         global_cluster = get_global_cluster(self, global_cluster_identifier)
@@ -108,6 +141,8 @@ def install(_app: Any) -> None:
         return global_cluster
 
     def remove_from_global_cluster(self: Any, global_cluster_identifier: str, db_cluster_identifier: str) -> Any:
+        for live in _LIVE:
+            live.before_remove(self.global_clusters.get(global_cluster_identifier))
         global_cluster = get_global_cluster(self, global_cluster_identifier)
         if not db_cluster_identifier.startswith("arn:"):
             raise errors.RDSClientError(
@@ -124,6 +159,8 @@ def install(_app: Any) -> None:
         global_cluster.members.remove(cluster)
         cluster.global_cluster_identifier = None
         cluster.is_writer = False
+        for live in _LIVE:
+            live.member_removed(global_cluster, cluster)
         return global_cluster
 
     def delete_db_cluster(self: Any, cluster_identifier: str, snapshot_name: str | None = None) -> Any:
@@ -132,14 +169,17 @@ def install(_app: Any) -> None:
             raise errors.InvalidDBClusterStateFault(
                 "This cluster is a part of a global cluster, please remove it from globalcluster first"
             )
-        return original_delete_db_cluster(self, cluster_identifier, snapshot_name)
+        result = original_delete_db_cluster(self, cluster_identifier, snapshot_name)
+        for live in _LIVE:
+            live.db_cluster_deleted(cluster)
+        return result
 
-    RDSBackend.create_global_cluster = create_global_cluster
-    RDSBackend.describe_global_clusters = describe_global_clusters
-    RDSBackend.delete_global_cluster = delete_global_cluster
-    RDSBackend.modify_global_cluster = modify_global_cluster
-    RDSBackend.remove_from_global_cluster = remove_from_global_cluster
-    RDSBackend.delete_db_cluster = delete_db_cluster
+    patches.patch(RDSBackend, "create_global_cluster", create_global_cluster, owner=__name__)
+    patches.patch(RDSBackend, "describe_global_clusters", describe_global_clusters, owner=__name__)
+    patches.patch(RDSBackend, "delete_global_cluster", delete_global_cluster, owner=__name__)
+    patches.patch(RDSBackend, "modify_global_cluster", modify_global_cluster, owner=__name__)
+    patches.patch(RDSBackend, "remove_from_global_cluster", remove_from_global_cluster, owner=__name__)
+    patches.patch(RDSBackend, "delete_db_cluster", delete_db_cluster, owner=__name__)
 
     def r_describe_global_clusters(self: Any) -> Any:
         clusters = self.global_backend.describe_global_clusters(self.params.get("GlobalClusterIdentifier"))
@@ -165,6 +205,6 @@ def install(_app: Any) -> None:
         )
         return ActionResult({"GlobalCluster": cluster})
 
-    RDSResponse.describe_global_clusters = r_describe_global_clusters
-    RDSResponse.modify_global_cluster = r_modify_global_cluster
-    RDSResponse.remove_from_global_cluster = r_remove_from_global_cluster
+    patches.patch(RDSResponse, "describe_global_clusters", r_describe_global_clusters, owner=__name__)
+    patches.patch(RDSResponse, "modify_global_cluster", r_modify_global_cluster, owner=__name__)
+    patches.patch(RDSResponse, "remove_from_global_cluster", r_remove_from_global_cluster, owner=__name__)

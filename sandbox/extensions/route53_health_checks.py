@@ -37,7 +37,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sandbox import config, route53, runtime
+from sandbox import config, patches, route53, runtime
 
 TEST_DNS_ANSWER_PATH = r"{0}/(?P<api_version>[\d_-]+)/testdnsanswer$"
 
@@ -64,7 +64,7 @@ def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
             result["InsufficientDataHealthStatus"] = self.insufficient_data_health_status
         return result
 
-    HealthCheck.health_check_config = property(health_check_config)  # type: ignore[assignment,method-assign]
+    patches.patch(HealthCheck, "health_check_config", property(health_check_config), owner=__name__)
 
     def _keep_alarm_settings(check: Any, source: dict[str, Any]) -> None:
         if source.get("AlarmIdentifier"):
@@ -152,14 +152,16 @@ def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
             }
         )
 
-    Route53.create_health_check = create_health_check  # type: ignore[method-assign]
-    Route53.update_health_check = update_health_check  # type: ignore[method-assign]
-    Route53.delete_health_check = delete_health_check  # type: ignore[method-assign]
-    Route53.get_health_check_status = get_health_check_status  # type: ignore[method-assign]
-    Route53.test_dns_answer = test_dns_answer  # type: ignore[attr-defined]
-    Route53Backend.update_health_check = backend_update_health_check  # type: ignore[method-assign]
+    patches.patch(Route53, "create_health_check", create_health_check, owner=__name__)
+    patches.patch(Route53, "update_health_check", update_health_check, owner=__name__)
+    patches.patch(Route53, "delete_health_check", delete_health_check, owner=__name__)
+    patches.patch(Route53, "get_health_check_status", get_health_check_status, owner=__name__)
+    patches.patch(Route53, "test_dns_answer", test_dns_answer, owner=__name__)
+    patches.patch(Route53Backend, "update_health_check", backend_update_health_check, owner=__name__)
     # The backend app reads url_paths when it first serves Route 53, after every extension is installed.
-    urls.url_paths[TEST_DNS_ANSWER_PATH] = Route53.dispatch
+    patches.patch_item(
+        urls.url_paths, TEST_DNS_ANSWER_PATH, Route53.dispatch, where="moto.route53.urls.url_paths", owner=__name__
+    )
 
 
 def _install_names_routes(rt: runtime.Runtime) -> None:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from sandbox import patches
+
 RULE_ID_LENGTH = 30
 
 
@@ -115,5 +117,5 @@ def install(_app: Any) -> None:
             raise ReplicationConfigurationNotFoundError(bucket_name=self.bucket_name)
         return self.serialized(ActionResult({"ReplicationConfiguration": config}))
 
-    S3Backend.put_bucket_replication = put_bucket_replication  # type: ignore[method-assign]
-    S3Response.get_bucket_replication = get_bucket_replication  # type: ignore[method-assign]
+    patches.patch(S3Backend, "put_bucket_replication", put_bucket_replication, owner=__name__)
+    patches.patch(S3Response, "get_bucket_replication", get_bucket_replication, owner=__name__)

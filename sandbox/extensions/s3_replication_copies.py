@@ -70,7 +70,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox import runtime
+from sandbox import patches, runtime
 
 log = logging.getLogger("sandbox.s3_replication")
 
@@ -644,12 +644,12 @@ def install(_app: Any) -> None:
             headers["x-amz-replication-status"] = status
         return headers
 
-    S3Backend.put_object = put_object  # type: ignore[method-assign]
-    S3Backend.delete_object = delete_object  # type: ignore[method-assign]
-    S3Backend._set_delete_marker = set_delete_marker  # type: ignore[method-assign]
-    FakeKey.response_dict = property(response_dict)  # type: ignore[assignment,method-assign]
-    S3Response.key_response = _in_s3_request(S3Response.key_response, replicator)  # type: ignore[method-assign]
-    S3Response.bucket_response = _in_s3_request(S3Response.bucket_response, replicator)  # type: ignore[method-assign]
+    patches.patch(S3Backend, "put_object", put_object, owner=__name__)
+    patches.patch(S3Backend, "delete_object", delete_object, owner=__name__)
+    patches.patch(S3Backend, "_set_delete_marker", set_delete_marker, owner=__name__)
+    patches.patch(FakeKey, "response_dict", property(response_dict), owner=__name__)
+    patches.patch(S3Response, "key_response", _in_s3_request(S3Response.key_response, replicator), owner=__name__)
+    patches.patch(S3Response, "bucket_response", _in_s3_request(S3Response.bucket_response, replicator), owner=__name__)
 
     def report(_body: dict[str, Any], _query: dict[str, str]) -> tuple[int, Any]:
         return 200, replicator.describe()

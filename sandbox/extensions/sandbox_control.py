@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sandbox import runtime
+from sandbox import patches, runtime
 
 GLOBAL_SERVICES = frozenset({"route53", "cloudfront", "iam", "sts", "organizations"})
 
@@ -97,6 +97,8 @@ def install(app: Any) -> None:
 
     rt.route("POST", "outage", outage)
     rt.route("POST", "restore", restore)
+    # Every change the extensions made to moto, with its one owner (sandbox/patches.py).
+    rt.route("GET", "patches", lambda _body, _query: (200, [p.describe() for p in patches.applied()]))
 
     def middleware(inner: Any) -> Any:
         def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
