@@ -638,7 +638,7 @@ class Edge:
             now = time.monotonic()
             if not self._in_sandbox_zone(name, now):
                 break
-            resolver = route53.resolver()
+            resolver = route53.resolver(self.rt)
             with self._lock:
                 cached = self._dns.get(name)
             if cached is None or cached.expires <= now:
@@ -658,7 +658,7 @@ class Edge:
             known = self._zone_names.get(name)
         if known is not None and known[1] > now:
             return known[0]
-        inside = route53.resolver().zone_for(name) is not None
+        inside = route53.resolver(self.rt).zone_for(name) is not None
         with self._lock:
             self._zone_names[name] = (inside, now + REFRESH_S)
         return inside
@@ -996,7 +996,7 @@ class Edge:
         dists = self.distributions()
         enabled = [d for d in dists if d.enabled]
         served = enabled[-1] if enabled else None
-        resolver = route53.resolver()
+        resolver = route53.resolver(self.rt)
         origins = []
         if served is not None:
             cache = self.dns_cache()

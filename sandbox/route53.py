@@ -778,17 +778,18 @@ _RESOLVER: Resolver | None = None
 _INIT_LOCK = threading.Lock()
 
 
-def checkers() -> HealthCheckers:
+def checkers(rt: runtime.Runtime | None = None) -> HealthCheckers:
+    """The process's checkers, made on first use with ``rt`` (or the server's runtime, ``runtime.get()``)."""
     global _CHECKERS, _RESOLVER
     with _INIT_LOCK:
         if _CHECKERS is None:
-            _CHECKERS = HealthCheckers(runtime.get())
+            _CHECKERS = HealthCheckers(rt if rt is not None else runtime.get())
             _RESOLVER = Resolver(_CHECKERS)
         return _CHECKERS
 
 
-def resolver() -> Resolver:
-    checkers()
+def resolver(rt: runtime.Runtime | None = None) -> Resolver:
+    checkers(rt)
     assert _RESOLVER is not None
     return _RESOLVER
 

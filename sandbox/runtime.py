@@ -275,13 +275,13 @@ def init(state_dir: Path, api_port: int, edge_port: int) -> Runtime:
 
 
 def get() -> Runtime:
-    """The runtime of this sandbox server process (extensions call this at install and after)."""
-    if _RUNTIME is None:
-        # Extensions installed outside `sandbox serve` (e.g. a unit test building the app) get a
-        # runtime of their own under a temporary state folder.
-        import tempfile
+    """The runtime of this sandbox server process (extensions call this at install and after).
 
-        return init(Path(tempfile.mkdtemp(prefix="sandbox-runtime-")), config.DEFAULT_PORT, free_port())
+    ``init`` makes it (``sandbox serve`` does, before installing the extensions); there is no implicit
+    one. A unit test that needs a runtime builds its own: ``Runtime(state_dir=tmp_path, api_port=0, edge_port=0)``.
+    """
+    if _RUNTIME is None:
+        raise RuntimeError("no sandbox runtime: call sandbox.runtime.init() first (sandbox.server.serve does)")
     return _RUNTIME
 
 
@@ -307,10 +307,6 @@ def credential_scope(environ: dict[str, Any]) -> tuple[str | None, str | None]:
     # AKID/date/region/service/aws4_request
     scope = auth[start + len(marker) :].split(",", 1)[0].split("/")
     return (scope[2], scope[3]) if len(scope) >= 5 else (None, None)
-
-
-def region_from_request(environ: dict[str, Any]) -> str | None:
-    return credential_scope(environ)[0]
 
 
 def service_from_request(environ: dict[str, Any]) -> str | None:
