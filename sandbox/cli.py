@@ -168,7 +168,7 @@ def _stop_stray_postgres(cfg: SandboxConfig) -> int:
     """
     stopped = 0
     # followlinks: the Aurora data may sit behind a symlink when the state folder is not searchable by
-    # PostgreSQL's unprivileged user (see sandbox/aurora.py).
+    # PostgreSQL's unprivileged user (see sandbox/services/rds/engine.py).
     pidfiles = [
         Path(root, "postmaster.pid")
         for root, _dirs, files in os.walk(cfg.state_dir, followlinks=True)

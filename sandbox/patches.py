@@ -6,8 +6,8 @@ owner=...)`` (or ``patch_item`` for an entry of a moto dict), which
 - applies the change and records who made it, what was there before and what replaced it;
 - **refuses a second owner**: one moto method has one owner. When two behaviours need the same
   method, one module owns the patch and composes both explicitly (the RDS global-cluster methods:
-  ``rds_global_clusters`` owns them and calls the Aurora engine's listener, see
-  sandbox/extensions/rds_global_clusters.py), so behaviour never depends on install order;
+  sandbox/services/rds/patches.py owns them and calls the Aurora engine's listener, see
+  sandbox/services/rds/patches.py), so behaviour never depends on install order;
 - lists what is applied (``applied()``; ``GET /_sandbox/patches``) and undoes it (``undo()``, last
   applied first), which gives moto back exactly as it was.
 

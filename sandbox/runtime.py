@@ -8,7 +8,7 @@ server process and reached with ``get()``:
   each (name, port) an AWS client would connect to onto a listener on 127.0.0.1: ``publish`` /
   ``resolve``. Nothing the sandbox runs ever connects anywhere but loopback.
 - **Regions.** ``outage(region)`` / ``restore(region)`` take a region dark and back: its API calls get
-  HTTP 503 (see sandbox/extensions/sandbox_control.py) and each live extension stops or restarts what
+  HTTP 503 (see sandbox/control.py) and each live extension stops or restarts what
   it runs there through the hooks it registered with ``on_outage`` / ``on_restore``.
 - **Processes and loops.** ``spawn`` starts child processes that ``shutdown`` (and ``sandbox down``)
   stop; ``every`` runs a function periodically on a daemon thread; ``aio`` is one asyncio loop on a

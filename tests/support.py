@@ -112,7 +112,7 @@ def run_playbook(
 
 
 def sandbox_control(sandbox: Any, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the sandbox's control route /_sandbox/<path> (sandbox/extensions/sandbox_control.py)."""
+    """Call the sandbox's control route /_sandbox/<path> (sandbox/control.py)."""
     import urllib.request
 
     request = urllib.request.Request(  # noqa: S310 - loopback

@@ -1,9 +1,16 @@
-"""Extensions: the fidelity plain moto lacks, one small module each.
+"""The extensions and their install order: the one list of everything the sandbox adds to moto.
 
-An extension is a module with a docstring saying which AWS behaviour it restores and
-an ``install(app)`` function that patches moto's backends or wraps ``app`` (a
-``sandbox.server.SandboxApp``). Each has tests of its own under tests/sandbox/.
-Order matters only for WSGI wrappers: later ones see requests first.
+Each service keeps its parts in ``sandbox/services/<service>/``: ``patches.py`` (moto fidelity: the AWS
+behaviour moto gets wrong), and for the services the sandbox runs, ``provider.py`` (connects the API
+calls to the live engine and adds the service's ``/_sandbox/`` routes) beside the engine itself
+(``rds/engine.py``, ``ecs/scheduler.py``, ``elbv2/listener.py``, ``route53/checker.py``,
+``s3/replication.py``). ``sandbox/edge/`` stands for CloudFront and the public domain;
+``sandbox/control.py`` holds the control routes and regional outages.
+
+An extension is a module with an ``install(app)`` function (``app`` is a ``sandbox.server.SandboxApp``)
+that changes moto only through the patch registry (sandbox/patches.py), which refuses a second owner of
+one moto method: so the order below matters only for WSGI wrappers (later ones see requests first) and
+for control routes two extensions offer (the first keeps it).
 """
 
 from __future__ import annotations
@@ -15,33 +22,28 @@ if TYPE_CHECKING:
     from sandbox.server import SandboxApp
 
 EXTENSIONS = [
-    "ec2_nat_gateway_tags",
-    "rds_global_clusters",
-    "rds_cluster_parameter_defaults",
-    "s3_replication_config",
-    "kms_key_state_by_arn",
-    "cloudfront_origin_groups",
-    "cloudfront_s3_origin_access_control",
-    "cloudfront_distribution_versions",
-    "ecs_service_attributes",
-    "elbv2_alb_default_attributes",
-    "ecs_cluster_capacity_providers",
-    "ecs_list_services_active",
-    "rds_cluster_automated_backups",
+    # Moto fidelity, one module per service.
+    "services.ec2.patches",
+    "services.rds.patches",
+    "services.s3.patches",
+    "services.kms.patches",
+    "services.cloudfront.patches",
+    "services.ecs.patches",
+    "services.elbv2.patches",
     # The live extensions: they run what moto only records (sandbox/runtime.py is their shared base).
-    "aurora_postgres",
-    "ecs_tasks",
-    "elbv2_listeners",
-    "route53_health_checks",
-    "edge",
-    "s3_replication_copies",
+    "services.rds.provider",
+    "services.ecs.provider",
+    "services.elbv2.provider",
+    "services.route53.provider",
+    "edge.provider",
+    "services.s3.provider",
     # Last, so that it sees every request first: control routes, outages, reset.
-    "sandbox_control",
+    "control",
 ]
 
 
 def install_all(app: SandboxApp) -> None:
     for name in EXTENSIONS:
-        module = importlib.import_module(f"sandbox.extensions.{name}")
+        module = importlib.import_module(f"sandbox.{name}")
         module.install(app)
         app.extensions.append(name)

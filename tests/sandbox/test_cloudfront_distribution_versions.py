@@ -1,4 +1,4 @@
-"""sandbox/extensions/cloudfront_distribution_versions.py: ETags, IfMatch and disable-before-delete, as on AWS."""
+"""sandbox/services/cloudfront/patches.py: ETags, IfMatch and disable-before-delete, as on AWS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""sandbox/extensions/cloudfront_origin_groups.py: behaviours may target origin groups, as on AWS."""
+"""sandbox/services/cloudfront/patches.py: behaviours may target origin groups, as on AWS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""sandbox/extensions/cloudfront_s3_origin_access_control.py: S3 origins keep their OAC, OAC rules as on AWS."""
+"""sandbox/services/cloudfront/patches.py: S3 origins keep their OAC, OAC rules as on AWS."""
 
 from __future__ import annotations
 

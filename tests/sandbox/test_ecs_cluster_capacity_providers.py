@@ -1,4 +1,4 @@
-"""Clusters report empty capacity-provider lists, as AWS does (sandbox/extensions/ecs_cluster_capacity_providers.py)."""
+"""Clusters report empty capacity-provider lists, as AWS does (sandbox/services/ecs/patches.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ListServices lists ACTIVE services only; deleted clusters stay listed (extension ecs_list_services_active)."""
+"""ListServices lists ACTIVE services only; deleted clusters stay listed (sandbox/services/ecs/patches.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sandbox keeps what CreateService was given, as AWS does (sandbox/extensions/ecs_service_attributes.py)."""
+"""The sandbox keeps what CreateService was given, as AWS does (sandbox/services/ecs/patches.py)."""
 
 from __future__ import annotations
 

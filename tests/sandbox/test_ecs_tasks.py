@@ -1,4 +1,4 @@
-"""ECS services and RunTask run the web app as real processes (extension ecs_tasks, helpers sandbox/ecs.py)."""
+"""ECS services and RunTask run the web app as real processes (sandbox/services/ecs/: scheduler.py, containers.py)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox import cli, ecs
+from sandbox import cli
 from sandbox.config import SandboxConfig
 from sandbox.postgres import PostgresNode, make_base_dir
 from sandbox.runtime import free_port
+from sandbox.services.ecs import containers as ecs
 
 ACCOUNT = "123456789012"
 APP_IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/hawa/web:latest"
 PASSWORD = f"pw-{uuid.uuid4().hex[:12]}"
 
 
-# -- unit: sandbox/ecs.py --------------------------------------------------------------------------
+# -- unit: sandbox/services/ecs/containers.py --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The edge serves the sandbox's CloudFront distribution as CloudFront would (extension edge).
+"""The edge serves the sandbox's CloudFront distribution as CloudFront would (sandbox/edge/).
 
 A distribution shaped like roles/cdn's (an ALB origin group, a write origin that is a Route 53 failover
 record, a static S3 origin behind origin access control) is served from local HTTP servers standing
@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox import edge, runtime
+from sandbox import runtime
 from sandbox.config import SandboxConfig
+from sandbox.edge import server as edge
 from tests.support import sandbox_control as control
 
 ACCOUNT = "123456789012"
@@ -575,7 +576,7 @@ def _group_dist(primary: str, secondary: str, methods: list[str]) -> edge.DistSp
 
 
 def test_a_group_never_replays_a_write_even_if_a_behaviour_allowed_it(tmp_path: Path) -> None:
-    """AWS refuses such a behaviour (see cloudfront_origin_groups); the edge does not rely on that."""
+    """AWS refuses such a behaviour (see sandbox/services/cloudfront/patches.py); the edge does not rely on that."""
     primary, secondary = Origin("primary"), Origin("secondary")
     rt = runtime.Runtime(state_dir=tmp_path, api_port=0, edge_port=0)
     rt.publish("p.example", 80, primary.port)

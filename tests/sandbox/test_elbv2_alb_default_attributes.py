@@ -1,4 +1,4 @@
-"""ALBs report their full attribute set, defaults included (sandbox/extensions/elbv2_alb_default_attributes.py)."""
+"""ALBs report their full attribute set, defaults included (sandbox/services/elbv2/patches.py)."""
 
 from __future__ import annotations
 

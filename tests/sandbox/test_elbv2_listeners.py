@@ -1,4 +1,4 @@
-"""ALB listeners serve real HTTP and target health is probed (sandbox/extensions/elbv2_listeners.py, sandbox/alb.py).
+"""ALB listeners serve real HTTP and target health is probed (sandbox/services/elbv2/: provider.py, listener.py).
 
 One load balancer is built for the whole module (VPC, subnets, target groups, listeners, rules) with
 boto3; its targets are small HTTP servers in this test process, published in the sandbox's name map
@@ -558,7 +558,7 @@ class ScriptedTarget:
 
 class LocalPlane:
     def __init__(self) -> None:
-        from sandbox import alb
+        from sandbox.services.elbv2 import listener as alb
 
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
@@ -683,7 +683,7 @@ def test_proxy_answers_expect_100_continue(plane: LocalPlane) -> None:
 
 
 def test_rule_conditions_and_redirect_placeholders() -> None:
-    from sandbox import alb
+    from sandbox.services.elbv2 import listener as alb
 
     request = alb._Request(
         b"GET",

@@ -90,7 +90,7 @@ def test_the_sandbox_lists_its_patches_each_with_one_owner(sandbox):
     names = [entry["patch"] for entry in listed]
     assert len(names) == len(set(names))
     owners = {entry["patch"]: entry["owner"] for entry in listed}
-    # RDSBackend's global-cluster methods: rds_global_clusters owns them and calls the Aurora engine.
+    # RDSBackend's global-cluster methods: services/rds/patches.py owns them and calls the Aurora engine.
     for method in ("create_global_cluster", "delete_global_cluster", "remove_from_global_cluster", "delete_db_cluster"):
-        assert owners[f"moto.rds.models.RDSBackend.{method}"].endswith("rds_global_clusters")
-    assert owners["moto.rds.models.RDSBackend.create_db_cluster"].endswith("aurora_postgres")
+        assert owners[f"moto.rds.models.RDSBackend.{method}"] == "sandbox.services.rds.patches"
+    assert owners["moto.rds.models.RDSBackend.create_db_cluster"] == "sandbox.services.rds.provider"

@@ -1,5 +1,5 @@
-"""DeleteDBCluster removes the cluster's automated backups unless told to retain them (extension
-rds_cluster_automated_backups). aurora-mysql keeps the clusters records only (no PostgreSQL starts)."""
+"""DeleteDBCluster removes the cluster's automated backups unless told to retain them (sandbox/services/rds/
+patches.py). aurora-mysql keeps the clusters records only (no PostgreSQL starts)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""New Aurora PostgreSQL cluster parameter groups list engine defaults (extension rds_cluster_parameter_defaults)."""
+"""New Aurora PostgreSQL cluster parameter groups list engine defaults (sandbox/services/rds/patches.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sandbox's Aurora global clusters behave as AWS documents (extension rds_global_clusters)."""
+"""The sandbox's Aurora global clusters behave as AWS documents (sandbox/services/rds/patches.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Route 53 health checks probe for real and TestDNSAnswer answers by health (extension route53_health_checks).
+"""Route 53 health checks probe for real and TestDNSAnswer answers by health (sandbox/services/route53/).
 
 The checks run against local HTTP servers published in the sandbox's name map. The sandbox-wide
 speed-up (POST /_sandbox/route53 {"speedup": N}) keeps the file quick: RequestInterval 10 becomes 0.5 s.

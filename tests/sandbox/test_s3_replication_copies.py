@@ -1,4 +1,4 @@
-"""S3 replication really copies objects to the other region's bucket (extension s3_replication_copies)."""
+"""S3 replication really copies objects to the other region's bucket (sandbox/services/s3/replication.py)."""
 
 from __future__ import annotations
 
@@ -429,7 +429,7 @@ def test_missing_unversioned_or_unusable_key_destination_fails(
 def _plan(
     rules: list[dict[str, Any]], key: str, kind: str = "object", tags: dict[str, str] | None = None
 ) -> list[tuple[str, str]]:
-    from sandbox.extensions.s3_replication_copies import plan_legs
+    from sandbox.services.s3.replication import plan_legs
 
     legs = plan_legs({"Role": ROLE_ARN, "Rules": rules}, key, kind, tags or {}, None)
     return sorted((leg.destination, leg.rule_id) for leg in legs)

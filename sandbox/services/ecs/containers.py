@@ -7,7 +7,7 @@
 - Addresses: a free private IPv4 address in a subnet's CIDR block, as the task's ENI gets on AWS.
 - The container health check: its command with the container's own ports mapped to the local port.
 
-sandbox/extensions/ecs_tasks.py uses these; they are kept apart so that they can be tested alone.
+sandbox/services/ecs/scheduler.py uses these; they are kept apart so that they can be tested alone.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Aurora PostgreSQL runs for real in the sandbox (extension aurora_postgres, engine sandbox/aurora.py)."""
+"""Aurora PostgreSQL runs for real in the sandbox (sandbox/services/rds/: provider.py, engine.py)."""
 
 from __future__ import annotations
 

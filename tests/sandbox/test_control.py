@@ -1,4 +1,4 @@
-"""The sandbox's control surface and regional outages at the API (extension sandbox_control)."""
+"""The sandbox's control surface and regional outages at the API (sandbox/control.py)."""
 
 from __future__ import annotations
 

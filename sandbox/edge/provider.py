@@ -3,7 +3,7 @@
 Plain moto records CloudFront distributions but nothing serves them, so the public URL of the app (the
 distribution, or the domain in front of it) cannot be used, and origin failover, the Route 53 write
 origin and the S3 origin behind origin access control are never exercised. This extension starts the
-edge (sandbox/edge.py, where the rules and the places the sandbox differs from AWS are written down) on
+edge (sandbox/edge/server.py, where the rules and the places the sandbox differs from AWS are written down) on
 ``rt.edge_port`` of 127.0.0.1 with the sandbox: SandboxConfig.edge, printed as SANDBOX_URL.
 
 It serves the enabled distribution whose Aliases, domain name or Comment match the Host header, else
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox import edge, runtime
+from sandbox import runtime
+from sandbox.edge import server as edge
 
 
 def install(_app: Any) -> None:

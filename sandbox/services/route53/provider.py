@@ -2,7 +2,7 @@
 
 Plain moto records health checks but never probes anything: GetHealthCheckStatus always says
 "Success" (even for an unreachable, disabled or inverted check), so DNS failover never happens.
-This extension runs the sandbox's Route 53 data plane (sandbox/route53.py, where the probing rules
+This extension runs the sandbox's Route 53 data plane (sandbox/services/route53/checker.py, where the probing rules
 and the places the sandbox differs from AWS are written down):
 
 - Every health check in moto's backend, however created, updated or deleted, is probed by one
@@ -28,7 +28,7 @@ speed-up), ``POST /_sandbox/route53 {"speedup": N}`` (divide RequestInterval by 
 default; ``SANDBOX_HEALTH_CHECK_SPEEDUP`` sets it at start), and the generic name map
 ``GET/POST/DELETE /_sandbox/names`` (``POST {"name", "port", "local_port"}``, ``local_port`` null
 unpublishes; ``DELETE {"name", "port"?}``) for tests and operators that stand up a listener of their own.
-Each is registered only if no other extension registered it first (elbv2_listeners serves the same
+Each is registered only if no other extension registered it first (services/elbv2/provider.py serves the same
 POST contract).
 """
 
@@ -37,7 +37,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sandbox import config, patches, route53, runtime
+from sandbox import config, patches, runtime
+from sandbox.services.route53 import checker as route53
 
 TEST_DNS_ANSWER_PATH = r"{0}/(?P<api_version>[\d_-]+)/testdnsanswer$"
 
@@ -191,7 +192,7 @@ def _install_names_routes(rt: runtime.Runtime) -> None:
     def publish(body: dict[str, Any], _query: dict[str, str]) -> tuple[int, Any]:
         name, port = _name(body), _port(body, "port")
         assert port is not None
-        if "local_port" in body and body["local_port"] is None:  # null unpublishes (as elbv2_listeners' route)
+        if "local_port" in body and body["local_port"] is None:  # null unpublishes (as the ELBv2 provider's route)
             rt.unpublish(name, port)
             return 200, {"name": name, "port": port, "local": None}
         local_port = _port(body, "local_port")

@@ -11,7 +11,7 @@ whose Aliases, domain name or Comment match the Host header, else the newest; no
   ``FailoverCriteria.StatusCodes``, a connection failure or a timeout fails a GET, HEAD or OPTIONS over to
   the secondary; any other method gets the primary's answer or error (502, 504), never a replay.
 - A custom origin whose domain is a record in a sandbox hosted zone (the write origin, ``origin.<zone>``)
-  is resolved by Route 53's answer (sandbox/route53.py: health-checked failover, alias chains) and that
+  is resolved by Route 53's answer (sandbox/services/route53/checker.py: health-checked failover, alias chains) and that
   answer is cached for the record's TTL (60 s for an alias to an ALB), as a resolver in front of
   CloudFront would: after a DNS failover the edge keeps the old answer until the TTL runs out. The name it
   leads to (an ALB DNS name) and any other origin domain go through ``rt.resolve(name, port)``, the port
@@ -63,7 +63,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
 
-from sandbox import config, route53, runtime
+from sandbox import config, runtime
+from sandbox.services.route53 import checker as route53
 
 log = logging.getLogger("sandbox.edge")
 

@@ -7,7 +7,7 @@ sandbox's name map as ``(ALB DNSName, listener Port) -> 127.0.0.1:<local port>``
 fixed for the listener's life, outages included), forwarding to the healthy targets of its target
 groups, which are reached through the name map too (ECS tasks publish ``(private IP, containerPort)``).
 The data plane -- routing, the proxy, health checks, draining, and where the sandbox cannot follow
-AWS -- is described in sandbox/alb.py; this module keeps it in step with the API:
+AWS -- is described in sandbox/services/elbv2/listener.py; this module keeps it in step with the API:
 
 - After every ELBv2 call that changes a load balancer, listener, rule, target group, its attributes
   or its targets, the region's whole configuration is re-read from moto and applied (idempotent), so
@@ -43,7 +43,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-from sandbox import alb, config, patches, runtime
+from sandbox import config, patches, runtime
+from sandbox.services.elbv2 import listener as alb
 
 log = logging.getLogger("sandbox.elbv2_listeners")
 

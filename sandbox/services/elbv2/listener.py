@@ -1,6 +1,6 @@
 """The data plane of the sandbox's Application Load Balancers: HTTP listeners, routing, target health.
 
-sandbox/extensions/elbv2_listeners.py keeps this in step with what the ELBv2 API recorded (it hands
+sandbox/services/elbv2/provider.py keeps this in step with what the ELBv2 API recorded (it hands
 ``Balancer.apply`` plain snapshots: ``ListenerSpec`` and ``TargetGroupSpec``); everything here runs on
 the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it needs no locks.
 

@@ -88,12 +88,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox import config, ecs, patches, runtime
+from sandbox import config, runtime
+from sandbox.services.ecs import containers as ecs
 
 log = logging.getLogger("sandbox.ecs_tasks")
 
@@ -112,7 +113,8 @@ DEFAULT_HEALTH = {"interval": 30, "timeout": 5, "retries": 3, "startPeriod": 0}
 _AZ = re.compile(r"^([a-z]{2}-[a-z]+-\d)[a-z]$")
 
 
-def _now() -> Any:
+def moto_now() -> Any:
+    """Now, as moto stamps its records (naive UTC)."""
     from moto.core.utils import utcnow
 
     return utcnow()
@@ -255,11 +257,11 @@ def _state(service: Any) -> ServiceState:
     return state
 
 
-def _primary(service: Any) -> dict[str, Any] | None:
+def primary_deployment(service: Any) -> dict[str, Any] | None:
     return next((d for d in service.deployments or [] if d.get("status") == "PRIMARY"), None)
 
 
-def _deployment_id() -> str:
+def new_deployment_id() -> str:
     return f"ecs-svc/{random.randrange(10**18, 10**19)}"  # noqa: S311 - an id, not a secret
 
 
@@ -426,7 +428,7 @@ class Scheduler:
         task.containers = [container]
         task.last_status = "PROVISIONING"
         task.desired_status = "RUNNING"
-        task.created_at = _now()
+        task.created_at = moto_now()
         task.availability_zone = subnet.availability_zone
         task.health_status = "UNKNOWN"
         task.stop_code = None
@@ -473,8 +475,8 @@ class Scheduler:
                 self._set(run, "DEPROVISIONING")
                 return
             task.attachments[0]["status"] = "ATTACHED"
-            task.connectivity, task.connectivity_at = "CONNECTED", _now()
-            task.pull_started_at = _now()
+            task.connectivity, task.connectivity_at = "CONNECTED", moto_now()
+            task.pull_started_at = moto_now()
             self._set(run, "PENDING")
         elif status == "PENDING":
             if not run.active:
@@ -493,7 +495,7 @@ class Scheduler:
                 if run.proc is not None:
                     with contextlib.suppress(ProcessLookupError):
                         run.proc.send_signal(signal.SIGTERM)
-                task.stopping_at = _now()
+                task.stopping_at = moto_now()
                 run.kill_at = now + float(run.container.get("stopTimeout") or DEFAULT_STOP_TIMEOUT_S)
                 self._set(run, "STOPPING")
         elif status == "STOPPING":
@@ -522,7 +524,7 @@ class Scheduler:
         except OSError as exc:
             raise ecs.TaskStartError(f"CannotStartContainerError: {exc}") from None
         task = run.task
-        task.pull_stopped_at = task.started_at = _now()
+        task.pull_stopped_at = task.started_at = moto_now()
         container = task.containers[0]
         container.last_status = "RUNNING"
         container.runtime_id = f"{task.id}-{run.proc.pid}"
@@ -606,7 +608,7 @@ class Scheduler:
         if code is not None:
             container.exitCode = _docker_exit_code(code)
         container.last_status = "STOPPED"
-        task.execution_stopped_at = _now()
+        task.execution_stopped_at = moto_now()
         if getattr(task, "stopping_at", None) is None:
             task.stopping_at = task.execution_stopped_at
         self._deregister(run)
@@ -621,7 +623,7 @@ class Scheduler:
         task.desired_status = "STOPPED"
         task.stop_code = "TaskFailedToStart"
         task.stopped_reason = reason
-        task.stopping_at = task.execution_stopped_at = _now()
+        task.stopping_at = task.execution_stopped_at = moto_now()
         container.last_status = "STOPPED"
         container.reason = reason.split(" (the sandbox", 1)[0]
         run.failure = True
@@ -639,7 +641,7 @@ class Scheduler:
             ec2_backends[run.account][run.region].delete_network_interface(run.eni_id)
         run.task.attachments[0]["status"] = "DELETED"
         self._ship_logs(run)
-        run.task.stopped_at = _now()
+        run.task.stopped_at = moto_now()
         run.stopped = now
         self._set(run, "STOPPED")
 
@@ -686,7 +688,7 @@ class Scheduler:
         state = _state(service)
         deployment["rolloutState"] = "FAILED"
         deployment["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-        deployment["updatedAt"] = _now()
+        deployment["updatedAt"] = moto_now()
         self._event(
             service,
             f"(service {service.name}) (deployment {deployment['id']}) deployment failed: tasks failed to start.",
@@ -721,7 +723,7 @@ class Scheduler:
 
     def _schedule(self, backend: Any, region: str, service: Any, now: float) -> None:
         runs = self._service_runs(service)
-        primary = _primary(service)
+        primary = primary_deployment(service)
         cluster = backend.clusters.get(service.cluster_name)
         if service.status != "ACTIVE" or primary is None or cluster is None or cluster.status != "ACTIVE":
             label = primary["id"] if primary else "none"
@@ -790,7 +792,7 @@ class Scheduler:
         if primary.get("rolloutState") == "IN_PROGRESS" and settled:
             primary["rolloutState"] = "COMPLETED"
             primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."
-            primary["updatedAt"] = _now()
+            primary["updatedAt"] = moto_now()
             state.last_completed = (primary["id"], primary["taskDefinition"])
             self._event(service, f"(service {service.name}) (deployment {primary['id']}) deployment completed.")
         steady = settled and len(service.deployments) == 1 and primary.get("rolloutState") == "COMPLETED"
@@ -862,8 +864,8 @@ class Scheduler:
             self._event(service, f"(service {service.name}) has stopped {len(runs)} running tasks: {ids}.")
 
     def _new_deployment(self, service: Any, reason: str | None = None) -> dict[str, Any]:
-        new_id = _deployment_id()
-        now = _now()
+        new_id = new_deployment_id()
+        now = moto_now()
         deployment = {
             "id": new_id,
             "status": "PRIMARY",
@@ -895,7 +897,7 @@ class Scheduler:
 
     @staticmethod
     def _event(service: Any, message: str) -> None:
-        event = {"id": str(uuid.uuid4()), "createdAt": _now(), "message": message}
+        event = {"id": str(uuid.uuid4()), "createdAt": moto_now(), "message": message}
         service.events = [event, *(service.events or [])][:EVENTS_KEPT]
 
     def _count(self, backend: Any) -> None:
@@ -1141,7 +1143,7 @@ class Scheduler:
                     run.task.stopped_reason = f"Task stopped before its container started: region {region} went dark"
                 if run.proc is None:
                     run.task.containers[0].last_status = "STOPPED"
-                    run.task.stopping_at = run.task.execution_stopped_at = _now()
+                    run.task.stopping_at = run.task.execution_stopped_at = moto_now()
                     self._deregister(run)
                 else:
                     self._process_gone(run)
@@ -1233,265 +1235,3 @@ class Scheduler:
 
 
 # -- moto patches ----------------------------------------------------------------------------------
-
-
-def _subnet_exists(backend: Any, subnet_id: str) -> bool:
-    from moto.ec2 import ec2_backends
-
-    try:
-        ec2_backends[backend.account_id][backend.region_name].get_subnet(subnet_id)
-    except Exception:
-        return False
-    return True
-
-
-def _patch_backend(sched: Scheduler) -> None:
-    from moto.ecs import models
-    from moto.ecs.exceptions import InvalidParameterException
-
-    backend_cls = models.EC2ContainerServiceBackend
-    original_run_task = backend_cls.run_task
-
-    def run_task(
-        self: Any,
-        cluster_str: str,
-        task_definition_str: str,
-        count: int,
-        overrides: Any,
-        started_by: str,
-        tags: Any,
-        launch_type: str | None,
-        networking_configuration: Any = None,
-        group: str | None = None,
-        platform_version: str | None = None,
-        capacity_provider_strategy: Any = None,
-    ) -> list[Any]:
-        definition = self.describe_task_definition(task_definition_str)
-        if definition.network_mode != "awsvpc":
-            return original_run_task(
-                self,
-                cluster_str,
-                task_definition_str,
-                count,
-                overrides,
-                started_by,
-                tags,
-                launch_type,
-                networking_configuration,
-                group,
-                platform_version,
-                capacity_provider_strategy,
-            )
-        cluster = self._get_cluster(cluster_str)
-        if launch_type and launch_type not in ("EC2", "FARGATE", "EXTERNAL"):
-            raise InvalidParameterException("launch type should be one of [EC2,FARGATE,EXTERNAL]")
-        if launch_type and capacity_provider_strategy:
-            raise InvalidParameterException("Specify either Launch Type or Capacity Provider Strategy, but not both.")
-        if not 1 <= int(count or 1) <= 10:
-            raise InvalidParameterException("count must be between 1 and 10.")
-        awsvpc = dict((networking_configuration or {}).get("awsvpcConfiguration") or {})
-        if not awsvpc.get("subnets"):
-            raise InvalidParameterException(
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
-            )
-        awsvpc.setdefault("securityGroups", [])
-        for subnet_id in awsvpc["subnets"]:
-            if not _subnet_exists(self, subnet_id):
-                raise InvalidParameterException(
-                    f"Error retrieving subnet information for [{subnet_id}]: The subnet ID '{subnet_id}' does not exist"
-                )
-        strategy = capacity_provider_strategy or (None if launch_type else cluster.default_capacity_provider_strategy)
-        provider = strategy[0]["capacityProvider"] if strategy else None
-        with sched.lock:
-            runs = [
-                sched.create_task(
-                    self,
-                    cluster,
-                    definition,
-                    awsvpc,
-                    sched._next_subnet(awsvpc["subnets"]),
-                    overrides=overrides,
-                    started_by=started_by,
-                    tags=tags,
-                    launch_type=launch_type,
-                    group=group,
-                    platform_version=platform_version,
-                    capacity_provider_name=provider,
-                )
-                for _ in range(int(count or 1))
-            ]
-        return [run.task for run in runs]
-
-    def _find(self: Any, cluster_str: str, task_str: str) -> Any:
-        cluster = self._get_cluster(cluster_str)
-        wanted = task_str.split("/")[-1]
-        for arn, task in self.tasks.get(cluster.name, {}).items():
-            if task_str == arn or wanted == task.id:
-                return task
-        return None
-
-    original_stop_task = backend_cls.stop_task
-
-    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
-        with sched.lock:
-            task = _find(self, cluster_str, task_str)
-            run = sched.runs.get(task.task_arn) if task is not None else None
-            if run is None:
-                if task is None:
-                    raise InvalidParameterException("The referenced task was not found.")
-                return original_stop_task(self, cluster_str, task_str, reason)
-            sched.stop(run, "UserInitiated", reason or "Task stopped by user")
-            return task
-
-    def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
-        if not tasks:
-            raise InvalidParameterException("Tasks cannot be empty.")
-        found = []
-        for wanted in tasks:
-            task = _find(self, cluster_str, wanted)
-            if task is not None and task not in found:
-                if task.task_arn not in sched.runs:
-                    task.advance()  # moto's own (made-up) life cycle for tasks the sandbox does not run
-                found.append(task)
-        return found
-
-    original_create_service = backend_cls.create_service
-
-    def create_service(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with sched.lock:
-            service = original_create_service(self, *args, **kwargs)
-            primary = _primary(service)
-            if primary is not None:
-                primary["failedTasks"] = 0
-            if sched._is_live_service(self, service):
-                service.running_count = service.pending_count = 0
-        sched.wake.set()
-        return service
-
-    original_update_service = backend_cls.update_service
-
-    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
-        props = dict(service_properties)
-        with sched.lock:
-            existing = self._get_service(props.get("cluster", "default"), str(props.get("service", "")).split("/")[-1])
-            before = existing.task_definition
-            force = bool(props.pop("force_new_deployment", False))
-            wanted = props.get("task_definition")
-            service = original_update_service(self, props)
-            if wanted:
-                service.task_definition = self.describe_task_definition(wanted).arn
-            if sched._is_live_service(self, service):
-                if service.task_definition != before or force:
-                    sched._new_deployment(service)
-                primary = _primary(service)
-                if primary is not None:
-                    primary["desiredCount"] = service.desired_count
-                    primary["updatedAt"] = _now()
-                sched._count(self)
-            elif force and service.deployments:
-                service.deployments[0]["id"] = _deployment_id()
-        sched.wake.set()
-        return service
-
-    original_delete_service = backend_cls.delete_service
-
-    def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
-        with sched.lock:
-            service = original_delete_service(self, cluster_name, service_name, force)
-        sched.wake.set()
-        return service
-
-    patches.patch(backend_cls, "run_task", run_task, owner=__name__)
-    patches.patch(backend_cls, "stop_task", stop_task, owner=__name__)
-    patches.patch(backend_cls, "describe_tasks", describe_tasks, owner=__name__)
-    patches.patch(backend_cls, "create_service", create_service, owner=__name__)
-    patches.patch(backend_cls, "update_service", update_service, owner=__name__)
-    patches.patch(backend_cls, "delete_service", delete_service, owner=__name__)
-
-
-def _patch_responses() -> None:
-    from moto.core.responses import ActionResult
-    from moto.ecs import responses
-
-    cls = responses.EC2ContainerServiceResponse
-    original_describe = cls.describe_tasks
-
-    def describe_tasks(self: Any) -> Any:
-        result = original_describe(self)
-        wanted = self._get_param("tasks", []) or []
-        found = result.result["tasks"]
-        known = {t.task_arn for t in found} | {t.id for t in found}
-        missing = [w for w in wanted if w not in known and w.split("/")[-1] not in known]
-        if missing:
-            region, account = self.region, self.current_account
-            result.result["failures"] = [
-                {"arn": w if w.startswith("arn:") else f"arn:aws:ecs:{region}:{account}:task/{w}", "reason": "MISSING"}
-                for w in missing
-            ]
-        return result
-
-    def list_tasks(self: Any) -> Any:
-        backend = self.ecs_backend
-        cluster = backend._get_cluster(self._get_param("cluster", "default"))
-        family = self._get_param("family")
-        started_by = self._get_param("startedBy")
-        service_name = self._get_param("serviceName")
-        launch_type = self._get_param("launchType")
-        container_instance = self._get_param("containerInstance")
-        desired = self._get_param("desiredStatus") or "RUNNING"
-        families = set(backend.list_task_definitions(family)) if family else None
-        arns = []
-        for arn, task in backend.tasks.get(cluster.name, {}).items():
-            if task.desired_status != desired:
-                continue
-            if families is not None and task.task_definition_arn not in families:
-                continue
-            if started_by and task.started_by != started_by:
-                continue
-            if service_name and task.group != f"service:{service_name.split('/')[-1]}":
-                continue
-            if launch_type and task.launch_type != launch_type:
-                continue
-            if container_instance and container_instance.split("/")[-1] not in (task.container_instance_arn or ""):
-                continue
-            arns.append(arn)
-        return ActionResult({"taskArns": arns})
-
-    patches.patch(cls, "describe_tasks", describe_tasks, owner=__name__)
-    patches.patch(cls, "list_tasks", list_tasks, owner=__name__)
-
-
-def _serialize_ecs_requests(sched: Scheduler) -> Callable[[Any], Any]:
-    """ECS API calls and the scheduler's tick never interleave: they share one lock."""
-
-    def middleware(inner: Any) -> Any:
-        def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-            if runtime.service_from_request(environ) != "ecs":
-                return inner(environ, start_response)
-            with sched.lock:
-                return list(inner(environ, start_response))
-
-        return wsgi
-
-    return middleware
-
-
-# The scheduler of this sandbox server process (tests built in-process reach it here).
-SCHEDULER: Scheduler | None = None
-
-
-def install(app: Any) -> None:
-    global SCHEDULER
-    rt = runtime.get()
-    sched = SCHEDULER = Scheduler(rt)
-    _patch_backend(sched)
-    _patch_responses()
-    app.wrap(_serialize_ecs_requests(sched))
-    rt.on_outage(sched.outage)
-    rt.on_restore(lambda _region: sched.wake.set())
-    rt.on_reset(lambda: sched.stop_all(graceful=False))
-    rt.on_shutdown(lambda: sched.stop_all(graceful=True))
-    rt.route("POST", "faults/kill-task", sched.kill_task_route)
-    rt.route("POST", "faults/kill-az", sched.kill_az_route)
-    rt.route("GET", "ecs/tasks", sched.tasks_route)
-    sched.start()

@@ -1,5 +1,5 @@
 """Aurora PostgreSQL runs for real: every aurora-postgresql cluster is a PostgreSQL server, every global database
-streams from its writer, and global switchover / failover act on the servers (engine: sandbox/aurora.py).
+streams from its writer, and global switchover / failover act on the servers (engine: sandbox/services/rds/engine.py).
 
 What plain moto only records, and what AWS does instead:
 
@@ -68,8 +68,9 @@ import json
 import logging
 from typing import Any
 
-from sandbox import aurora, patches, runtime
-from sandbox.extensions import rds_global_clusters
+from sandbox import patches, runtime
+from sandbox.services.rds import engine as aurora
+from sandbox.services.rds import patches as rds_patches
 
 log = logging.getLogger("sandbox.aurora")
 
@@ -83,7 +84,7 @@ _FLEET: aurora.Fleet | None = None
 def fleet() -> aurora.Fleet:
     """The engine of this sandbox process (for in-process callers: other extensions, tests building the app)."""
     if _FLEET is None:
-        raise RuntimeError("the aurora_postgres extension is not installed in this process")
+        raise RuntimeError("the RDS provider (sandbox/services/rds/provider.py) is not installed in this process")
     return _FLEET
 
 
@@ -165,7 +166,7 @@ def _raise_as_rds(exc: aurora.AuroraError) -> None:
 
 
 class _GlobalClusterListener:
-    """The engine's part of the global-cluster calls rds_global_clusters owns (its ``LiveGlobalClusters``)."""
+    """The engine's part of the global-cluster calls services/rds/patches.py owns (its ``LiveGlobalClusters``)."""
 
     def __init__(self, engine: aurora.Fleet) -> None:
         self.engine = engine
@@ -323,8 +324,8 @@ def install(_app: Any) -> None:
     # -- global clusters ---------------------------------------------------------------------------
 
     # CreateGlobalCluster, DeleteGlobalCluster, RemoveFromGlobalCluster and DeleteDBCluster belong to
-    # rds_global_clusters (one owner per moto method): it calls this listener around its AWS checks.
-    rds_global_clusters.attach(_GlobalClusterListener(engine))
+    # services/rds/patches.py (one owner per moto method): it calls this listener around its AWS checks.
+    rds_patches.attach(_GlobalClusterListener(engine))
 
     members_property = GlobalCluster.global_cluster_members
 

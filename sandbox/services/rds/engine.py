@@ -1,6 +1,6 @@
 """Live Aurora PostgreSQL: each cluster a real PostgreSQL node, each global database real streaming replication.
 
-The engine behind sandbox/extensions/aurora_postgres.py (which patches moto's RDS API onto it):
+The engine behind sandbox/services/rds/provider.py (which patches moto's RDS API onto it):
 
 - **Members.** Every aurora-postgresql DB cluster is one :class:`Member`: a PostgreSQL node (sandbox/postgres.py,
   ``fast=True``: no fsync) on a local port fixed for the cluster's life, published in the runtime's name map for

@@ -1,0 +1,1 @@
+"""CloudFront: moto fidelity (patches.py); the distribution is served by sandbox/edge/."""

@@ -1,0 +1,1 @@
+"""EC2: moto fidelity (patches.py)."""

@@ -1,0 +1,1 @@
+"""KMS: moto fidelity (patches.py)."""

@@ -1,0 +1,1 @@
+"""Route 53: provider.py (health-check API, TestDNSAnswer), checker.py (probes and the resolver)."""
