@@ -149,6 +149,10 @@ import time
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
+from ansible.module_utils.arn import region_from_arn
+from ansible.module_utils.clients import ClientCache
+from ansible.module_utils.cloudwatch import latest_datapoint
+from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -170,10 +174,6 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - modules also run on Pythons before 3.11
 
 
-def region_of(arn):
-    return arn.split(":")[3] if arn.startswith("arn:") else ""
-
-
 def members(cluster):
     return (cluster or {}).get("GlobalClusterMembers", [])
 
@@ -192,7 +192,7 @@ def find_target(cluster, target_cluster, target_region):
             if m["DBClusterArn"] == target_cluster or m["DBClusterArn"].split(":")[-1] == target_cluster
         ]
     else:
-        found = [m["DBClusterArn"] for m in candidates if region_of(m["DBClusterArn"]) == target_region]
+        found = [m["DBClusterArn"] for m in candidates if region_from_arn(m["DBClusterArn"]) == target_region]
     if len(found) == 1:
         return found[0]
     wanted = target_cluster or f"the member in {target_region}"
@@ -208,7 +208,7 @@ def topology(cluster):
     return [
         {
             "arn": m["DBClusterArn"],
-            "region": region_of(m["DBClusterArn"]),
+            "region": region_from_arn(m["DBClusterArn"]),
             "is_writer": bool(m.get("IsWriter")),
             "synchronization_status": m.get("SynchronizationStatus", "connected" if not m.get("IsWriter") else ""),
         }
@@ -268,7 +268,8 @@ class Failover:
         self.module = module
         self.p = module.params
         self.gid = self.p["global_cluster_identifier"]
-        self._clients = clients or {}
+        # Clients are made on first use: a failover calls only the region that is up.
+        self.clients = ClientCache(self._make_client, clients)
         self.clock = clock
         self.sleep = sleep
         self.started = clock()
@@ -277,17 +278,14 @@ class Failover:
         self.rpo_lag_ms = None
         self._last = None
 
-    def client(self, service, region):
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self.module.client(
-                service,
-                region=region,
-                retry_decorator=AWSRetry.jittered_backoff(
-                    retries=5, catch_extra_error_codes=["InvalidGlobalClusterStateFault"]
-                ),
-            )
-        return self._clients[key]
+    def _make_client(self, service, region):
+        return self.module.client(
+            service,
+            region=region,
+            retry_decorator=AWSRetry.jittered_backoff(
+                retries=5, catch_extra_error_codes=["InvalidGlobalClusterStateFault"]
+            ),
+        )
 
     @property
     def region(self):
@@ -295,7 +293,7 @@ class Failover:
 
     def describe(self):
         try:
-            found = self.client("rds", self.region).describe_global_clusters(
+            found = self.clients.get("rds", self.region).describe_global_clusters(
                 aws_retry=True, GlobalClusterIdentifier=self.gid
             )["GlobalClusters"]
         except is_boto3_error_code("GlobalClusterNotFoundFault"):
@@ -320,30 +318,24 @@ class Failover:
             raise FailoverError(f"pre-flight check '{name}' failed: found {found}; {fix}")
 
     def replication_lag(self, target, metric="AuroraGlobalDBReplicationLag"):
-        """The target's latest datapoint of metric (ms) in its own region, or None."""
-        now = utcnow()
+        """The target's latest datapoint of metric (ms) in its own region, or None (also when unreadable)."""
         try:
-            points = self.client("cloudwatch", region_of(target)).get_metric_statistics(
-                aws_retry=True,
-                Namespace="AWS/RDS",
-                MetricName=metric,
-                Dimensions=[{"Name": "DBClusterIdentifier", "Value": target.split(":")[-1]}],
-                StartTime=now - datetime.timedelta(minutes=5),
-                EndTime=now,
-                Period=60,
-                Statistics=["Maximum"],
-            )["Datapoints"]
+            return latest_datapoint(
+                self.clients.get("cloudwatch", region_from_arn(target)),
+                "AWS/RDS",
+                metric,
+                {"DBClusterIdentifier": target.split(":")[-1]},
+            )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
             return None
-        return max(points, key=lambda p: p["Timestamp"])["Maximum"] if points else None
 
     def engine_versions(self, cluster):
         versions = {}
         for member in members(cluster):
             arn = member["DBClusterArn"]
-            found = self.client("rds", region_of(arn)).describe_db_clusters(aws_retry=True, DBClusterIdentifier=arn)[
-                "DBClusters"
-            ]
+            found = self.clients.get("rds", region_from_arn(arn)).describe_db_clusters(
+                aws_retry=True, DBClusterIdentifier=arn
+            )["DBClusters"]
             versions[arn.split(":")[-1]] = found[0]["EngineVersion"] if found else "unknown"
         return versions
 
@@ -395,7 +387,7 @@ class Failover:
         return lag
 
     def start(self, target):
-        rds = self.client("rds", self.region)
+        rds = self.clients.get("rds", self.region)
         mode = self.p["mode"]
         if mode == "switchover":
             rds.switchover_global_cluster(GlobalClusterIdentifier=self.gid, TargetDbClusterIdentifier=target)
@@ -413,24 +405,33 @@ class Failover:
             }
         )
 
+    def _observed(self):
+        cluster = self.describe()
+        self.observe(cluster)
+        return cluster
+
     def wait(self, target):
-        delay = MIN_POLL_S
-        deadline = self.started + self.p["wait_timeout"]
-        while True:
-            cluster = self.describe()
-            self.observe(cluster)
-            if finished(self.p["mode"], cluster, target):
-                return cluster
-            if self.clock() >= deadline:
-                state = (cluster or {}).get("FailoverState") or {}
-                raise FailoverError(
-                    f"waited {self.p['wait_timeout']} s for the {self.p['mode']} to {target.split(':')[-1]} to finish: "
-                    f"found writer {writer_of(cluster).split(':')[-1] or 'none'}, operation "
-                    f"{state.get('Status', 'none')}; check the RDS events of {self.gid}, then re-run (the module "
-                    "resumes waiting for the same target) or raise wait_timeout"
-                )
-            self.sleep(delay)
-            delay = min(delay * 2, MAX_POLL_S)
+        """The global cluster once the operation toward target has finished; wait_timeout counts from the start."""
+        try:
+            return wait_until(
+                self._observed,
+                lambda cluster: finished(self.p["mode"], cluster, target),
+                f"the {self.p['mode']} to {target.split(':')[-1]}",
+                self.started + self.p["wait_timeout"] - self.clock(),
+                delay=MIN_POLL_S,
+                max_delay=MAX_POLL_S,
+                clock=self.clock,
+                sleep=self.sleep,
+            )
+        except WaitTimeout as e:
+            cluster = e.last
+            state = (cluster or {}).get("FailoverState") or {}
+            raise FailoverError(
+                f"waited {self.p['wait_timeout']} s for the {self.p['mode']} to {target.split(':')[-1]} to finish: "
+                f"found writer {writer_of(cluster).split(':')[-1] or 'none'}, operation "
+                f"{state.get('Status', 'none')}; check the RDS events of {self.gid}, then re-run (the module "
+                "resumes waiting for the same target) or raise wait_timeout"
+            ) from None
 
     def run(self):
         p = self.p
@@ -453,7 +454,8 @@ class Failover:
                 )
             )
             or (
-                p["target_region"] and any(region_of(m["DBClusterArn"]) == p["target_region"] for m in members(cluster))
+                p["target_region"]
+                and any(region_from_arn(m["DBClusterArn"]) == p["target_region"] for m in members(cluster))
             )
         ):
             # Already detached: nothing to do.

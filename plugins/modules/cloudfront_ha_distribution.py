@@ -338,8 +338,6 @@ changed_settings:
   sample: [origins, default_cache_behavior]
 """
 
-import time
-
 try:
     import botocore
 except ImportError:
@@ -358,6 +356,7 @@ from ansible.module_utils.cloudfront_ha import (
     tags_to_api,
     validate_spec,
 )
+from ansible.module_utils.waiters import WaitTimeout, run_waiter
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -375,19 +374,20 @@ def get_distribution(client, distribution_id):
 
 
 def wait_deployed(client, distribution_id, timeout):
-    deadline = time.monotonic() + timeout
-    status = None
-    while True:
-        distribution, etag = get_distribution(client, distribution_id)
-        status = distribution["Status"]
-        if status == "Deployed":
-            return distribution, etag
-        if time.monotonic() + POLL_DELAY_S > deadline:
-            raise DistributionError(
-                f"Timeout waiting for distribution '{distribution_id}' to be Deployed (last state: {status}); "
-                "raise wait_timeout or run again later"
-            )
-        time.sleep(POLL_DELAY_S)
+    """(distribution, etag) once CloudFront reports it Deployed: botocore's distribution_deployed waiter."""
+    try:
+        run_waiter(
+            client.get_waiter("distribution_deployed"),
+            f"distribution '{distribution_id}' to be Deployed",
+            timeout,
+            POLL_DELAY_S,
+            lambda response: response.get("Distribution", {}).get("Status", "unknown"),
+            Id=distribution_id,
+        )
+    except WaitTimeout as e:
+        raise DistributionError(f"{e}; raise wait_timeout or run again later") from None
+    # The waiter returns nothing; the result and a delete need the deployed ETag.
+    return get_distribution(client, distribution_id)
 
 
 def describe(distribution, etag, config, tags):

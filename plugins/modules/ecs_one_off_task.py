@@ -135,6 +135,7 @@ import time
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
+from ansible.module_utils.waiters import WaitTimeout, run_waiter
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -201,20 +202,27 @@ def read_log_tail(logs, group, stream, lines=LOG_LINES_IN_MESSAGE):
     return [event["message"] for event in events.get("events", [])]
 
 
-def wait_stopped(client, cluster, task_arn, timeout, delay, sleep=time.sleep, clock=time.monotonic):
-    """The task once STOPPED, or (None, last seen task) at the timeout."""
-    deadline = clock() + timeout
-    last = None
-    while True:
-        found = client.describe_tasks(aws_retry=True, cluster=cluster, tasks=[task_arn])
-        tasks = found.get("tasks") or []
-        if tasks:
-            last = tasks[0]
-            if last.get("lastStatus") == "STOPPED":
-                return last, last
-        if clock() >= deadline:
-            return None, last
-        sleep(delay)
+def _first_task(response):
+    return ((response or {}).get("tasks") or [None])[0]
+
+
+def wait_stopped(client, cluster, task_arn, timeout, delay):
+    """(task, task) once it is STOPPED (botocore's tasks_stopped waiter), or (None, last task seen) at the timeout."""
+    try:
+        run_waiter(
+            client.get_waiter("tasks_stopped"),
+            f"task '{task_arn}' to stop",
+            timeout,
+            delay,
+            lambda response: (_first_task(response) or {}).get("lastStatus", "unknown"),
+            cluster=cluster,
+            tasks=[task_arn],
+        )
+    except WaitTimeout as e:
+        return None, _first_task(e.last)
+    # The waiter returns nothing; the exit code and stop reason are in the stopped task.
+    task = _first_task(client.describe_tasks(aws_retry=True, cluster=cluster, tasks=[task_arn]))
+    return task, task
 
 
 def main():

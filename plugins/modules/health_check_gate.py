@@ -203,13 +203,16 @@ checks:
 """
 
 import contextlib
-import datetime
 import time
 
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
+from ansible.module_utils.arn import region_from_arn
+from ansible.module_utils.clients import ClientCache
+from ansible.module_utils.cloudwatch import latest_datapoint
 from ansible.module_utils.urls import open_url
+from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -232,6 +235,15 @@ OPTIONAL = {
     "aurora_replication_lag": ("max_lag_ms",),
 }
 COMMON = ("name", "type", "region")
+# The defaults of the type-specific keys: declared in the argument spec (main) and documented; a check
+# of another type ignores them.
+DEFAULTS = {
+    "min_healthy": 1,
+    "status_codes": [200],
+    "request_timeout": 5,
+    "validate_certs": True,
+    "max_lag_ms": 1000,
+}
 NOT_FOUND = (
     "NoSuchHealthCheck",
     "TargetGroupNotFound",
@@ -249,7 +261,11 @@ class Unhealthy(Exception):
 
 
 def validate(checks):
-    """Static checks of the input; returns the checks with defaults filled in."""
+    """Static checks of the input; returns each check with the keys its type uses, defaults filled in.
+
+    The argument spec gives every check every default, whatever its type: a key still at its default
+    does not count as set on a type it does not apply to, and is dropped from that check.
+    """
     if not checks:
         raise GateError("checks is empty: name at least one check to gate on")
     out = []
@@ -258,22 +274,19 @@ def validate(checks):
         where = f"checks[{index}]" + (f" ({raw['name']})" if raw.get("name") else "")
         if kind not in REQUIRED:
             raise GateError(f"{where}: type {kind!r} is not one of {', '.join(REQUIRED)}")
-        present = {k for k, v in raw.items() if v is not None}
+        present = {k for k, v in raw.items() if v is not None and not (k in DEFAULTS and v == DEFAULTS[k])}
         missing = [k for k in REQUIRED[kind] if k not in present]
         if missing:
             raise GateError(f"{where}: a {kind} check needs {', '.join(missing)}")
         extra = sorted(present - set(REQUIRED[kind]) - set(OPTIONAL[kind]) - set(COMMON))
         if extra:
             raise GateError(f"{where}: {', '.join(extra)} do not apply to a {kind} check (remove them)")
-        check = {k: v for k, v in raw.items() if v is not None}
-        if kind == "target_group" and int(check.setdefault("min_healthy", 1)) < 1:
+        check = {k: v for k, v in raw.items() if v is not None and (k not in DEFAULTS or k in OPTIONAL[kind])}
+        for key in OPTIONAL[kind]:
+            if key in DEFAULTS:
+                check.setdefault(key, DEFAULTS[key])
+        if kind == "target_group" and int(check["min_healthy"]) < 1:
             raise GateError(f"{where}: min_healthy must be at least 1")
-        if kind == "http":
-            check.setdefault("status_codes", [200])
-            check.setdefault("request_timeout", 5)
-            check.setdefault("validate_certs", True)
-        if kind == "aurora_replication_lag":
-            check.setdefault("max_lag_ms", 1000)
         check.setdefault("name", default_name(check))
         out.append(check)
     return out
@@ -312,7 +325,7 @@ def probe_route53(clients, check):
 
 def probe_target_group(clients, check):
     arn = check["target_group_arn"]
-    region = arn.split(":")[3] if arn.startswith("arn:") else check.get("region")
+    region = region_from_arn(arn, check.get("region"))
     targets = clients.get("elbv2", region).describe_target_health(aws_retry=True, TargetGroupArn=arn)[
         "TargetHealthDescriptions"
     ]
@@ -398,23 +411,6 @@ def probe_cloudwatch_alarm(clients, check):
     return "state OK"
 
 
-def latest_lag_ms(cloudwatch, cluster_id):
-    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 - modules also run on Pythons before 3.11
-    points = cloudwatch.get_metric_statistics(
-        aws_retry=True,
-        Namespace="AWS/RDS",
-        MetricName="AuroraGlobalDBReplicationLag",
-        Dimensions=[{"Name": "DBClusterIdentifier", "Value": cluster_id}],
-        StartTime=now - datetime.timedelta(minutes=5),
-        EndTime=now,
-        Period=60,
-        Statistics=["Maximum"],
-    )["Datapoints"]
-    if not points:
-        return None
-    return max(points, key=lambda p: p["Timestamp"])["Maximum"]
-
-
 def probe_aurora_replication_lag(clients, check):
     gid = check["global_cluster_identifier"]
     found = clients.get("rds", check["region"]).describe_global_clusters(aws_retry=True, GlobalClusterIdentifier=gid)[
@@ -432,11 +428,17 @@ def probe_aurora_replication_lag(clients, check):
     parts, worst = [], 0.0
     for member in secondaries:
         arn = member["DBClusterArn"]
-        region, cluster_id = arn.split(":")[3], arn.split(":")[-1]
+        region, cluster_id = region_from_arn(arn), arn.split(":")[-1]
         sync = member.get("SynchronizationStatus", "connected")
         if sync != "connected":
             raise Unhealthy(f"{cluster_id} ({region}) is {sync}")
-        lag = latest_lag_ms(clients.get("cloudwatch", region), cluster_id)
+        # The lag is published in the secondary's own region.
+        lag = latest_datapoint(
+            clients.get("cloudwatch", region),
+            "AWS/RDS",
+            "AuroraGlobalDBReplicationLag",
+            {"DBClusterIdentifier": cluster_id},
+        )
         if lag is None:
             raise Unhealthy(f"{cluster_id} ({region}) has no AuroraGlobalDBReplicationLag datapoint in 5 minutes")
         worst = max(worst, lag)
@@ -455,22 +457,6 @@ PROBES = {
     "cloudwatch_alarm": probe_cloudwatch_alarm,
     "aurora_replication_lag": probe_aurora_replication_lag,
 }
-
-
-class Clients:
-    """boto3 clients per (service, region), made on first use so only the regions named are called."""
-
-    def __init__(self, module):
-        self.module = module
-        self._made = {}
-
-    def get(self, service, region):
-        key = (service, region)
-        if key not in self._made:
-            self._made[key] = self.module.client(
-                service, region=region, retry_decorator=AWSRetry.jittered_backoff(retries=3, delay=1, max_delay=5)
-            )
-        return self._made[key]
 
 
 def poll_once(clients, check):
@@ -502,7 +488,9 @@ def run_gate(checks, poll, expect, consecutive, interval, timeout, clock=time.mo
         for c in checks
     ]
     polls = 0
-    while True:
+
+    def poll_round():
+        nonlocal polls
         polls += 1
         for check, entry in zip(checks, report):  # noqa: B905 - same length by construction; strict= needs 3.10
             if entry["passed"]:
@@ -513,12 +501,15 @@ def run_gate(checks, poll, expect, consecutive, interval, timeout, clock=time.mo
             if entry["streak"] >= consecutive:
                 entry["passed"] = True
                 entry["passed_after_s"] = round(clock() - started, 2)
-        elapsed = clock() - started
-        if all(e["passed"] for e in report):
-            return True, report, polls, round(elapsed, 2)
-        if elapsed + interval > timeout:
-            return False, report, polls, round(elapsed, 2)
-        sleep(interval)
+        return all(e["passed"] for e in report)
+
+    try:
+        # A fixed interval, the user's: no backoff, no jitter (a streak is N polls `interval` apart).
+        wait_until(poll_round, bool, "the checks", timeout, delay=interval, jitter=0, clock=clock, sleep=sleep)
+        passed = True
+    except WaitTimeout:
+        passed = False
+    return passed, report, polls, round(clock() - started, 2)
 
 
 def failure_message(report, expect, consecutive, timeout):
@@ -536,18 +527,18 @@ def main():
         type=dict(type="str", required=True, choices=list(REQUIRED)),
         health_check_id=dict(type="str"),
         target_group_arn=dict(type="str"),
-        min_healthy=dict(type="int"),
+        min_healthy=dict(type="int", default=DEFAULTS["min_healthy"]),
         cluster=dict(type="str"),
         service=dict(type="str"),
         url=dict(type="str"),
-        status_codes=dict(type="list", elements="int"),
+        status_codes=dict(type="list", elements="int", default=DEFAULTS["status_codes"]),
         body_contains=dict(type="str"),
         max_latency_ms=dict(type="int"),
-        request_timeout=dict(type="float"),
-        validate_certs=dict(type="bool"),
+        request_timeout=dict(type="float", default=DEFAULTS["request_timeout"]),
+        validate_certs=dict(type="bool", default=DEFAULTS["validate_certs"]),
         alarm_name=dict(type="str"),
         global_cluster_identifier=dict(type="str"),
-        max_lag_ms=dict(type="int"),
+        max_lag_ms=dict(type="int", default=DEFAULTS["max_lag_ms"]),
         region=dict(type="str"),
     )
     module = AnsibleAWSModule(
@@ -569,7 +560,11 @@ def main():
             check.setdefault("region", module.region)
             if check["type"] in ("ecs_service", "cloudwatch_alarm", "aurora_replication_lag") and not check["region"]:
                 raise GateError(f"{check['name']}: no region: set the check's region or the module's region")
-        clients = Clients(module)
+        clients = ClientCache(
+            lambda service, region: module.client(
+                service, region=region, retry_decorator=AWSRetry.jittered_backoff(retries=3, delay=1, max_delay=5)
+            )
+        )
         passed, report, polls, elapsed = run_gate(
             checks, lambda c: poll_once(clients, c), p["expect"], p["consecutive"], p["interval"], p["timeout"]
         )

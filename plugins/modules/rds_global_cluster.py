@@ -78,8 +78,8 @@ options:
     type: int
     default: 1800
 notes:
-  - AWS has no waiter for global clusters; the module polls C(DescribeGlobalClusters) every 5 seconds (the first
-    check is immediate).
+  - AWS has no waiter for global clusters; the module polls C(DescribeGlobalClusters) about every 5 seconds (the
+    first check is immediate, the last one at O(wait_timeout)).
   - Failover and switchover are operations, not states, and are not done by this module.
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -169,12 +169,12 @@ removed_members:
 """
 
 import contextlib
-import time
 
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -252,16 +252,18 @@ def describe(client, identifier):
 
 
 def wait_for(client, identifier, what, done, timeout):
-    """Poll until done(current) is true; current is None once the global cluster is gone."""
-    deadline = time.monotonic() + timeout
-    current = describe(client, identifier)
-    while not done(current):
-        if time.monotonic() >= deadline:
-            state = current.get("Status") if current else "absent"
-            raise GlobalClusterError(f"Timeout waiting for '{identifier}' {what} (last state: {state})")
-        time.sleep(POLL_DELAY_S)
-        current = describe(client, identifier)
-    return current
+    """Poll until done(current) is true; current is None once the global cluster is gone (no botocore waiter)."""
+    try:
+        return wait_until(
+            lambda: describe(client, identifier),
+            done,
+            f"'{identifier}' {what}",
+            timeout,
+            delay=POLL_DELAY_S,
+            state=lambda current: current.get("Status") if current else "absent",
+        )
+    except WaitTimeout as e:
+        raise GlobalClusterError(str(e)) from None
 
 
 def _available(current):

@@ -171,12 +171,12 @@ replication:
 
 import contextlib
 import copy
-import time
 
 with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
     import botocore
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -337,18 +337,17 @@ def get_replication(client, bucket):
 
 def wait_for(client, bucket, desired, timeout):
     """Poll until the live configuration matches (S3 configuration reads are eventually consistent)."""
-    deadline = time.monotonic() + timeout
-    current = get_replication(client, bucket)
-    while configuration_differs(current, desired):
-        if time.monotonic() >= deadline:
-            raise ReplicationError(
-                "Timeout waiting for the replication configuration of bucket '{}' (last state: {})".format(
-                    bucket, "none" if current is None else "a different configuration"
-                )
-            )
-        time.sleep(WAIT_DELAY)
-        current = get_replication(client, bucket)
-    return current
+    try:
+        return wait_until(
+            lambda: get_replication(client, bucket),
+            lambda current: not configuration_differs(current, desired),
+            f"the replication configuration of bucket '{bucket}'",
+            timeout,
+            delay=WAIT_DELAY,
+            state=lambda current: "none" if current is None else "a different configuration",
+        )
+    except WaitTimeout as e:
+        raise ReplicationError(str(e)) from None
 
 
 def _result(config):

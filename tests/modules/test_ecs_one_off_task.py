@@ -8,7 +8,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.waiter
 import pytest
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from tests.support import REPO_ROOT, load_module_file, run_playbook
 
@@ -65,28 +70,40 @@ def test_outcome_and_failure_message() -> None:
     assert "exited with code 3" in mod.failure_message("t", "d", None, "web", exited, "", "", [])
 
 
-class FakeEcs:
-    def __init__(self, statuses: list[str]) -> None:
-        self.statuses = statuses
-        self.calls = 0
+def _stubbed_ecs(statuses: list[str]) -> tuple[Any, Stubber]:
+    """A real ECS client (so botocore's own tasks_stopped waiter runs) answering DescribeTasks from statuses,
+    wrapped as AnsibleAWSModule wraps its clients (aws_retry=True)."""
+    client = boto3.client("ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    for status in statuses:
+        stubber.add_response("describe_tasks", {"tasks": [{"taskArn": "t", "lastStatus": status}]}, {
+            "cluster": "c", "tasks": ["t"],
+        })  # fmt: skip
+    stubber.activate()
+    return RetryingBotoClientWrapper(client, AWSRetry.jittered_backoff()), stubber
 
-    def describe_tasks(self, **kwargs: Any) -> dict[str, Any]:
-        status = self.statuses[min(self.calls, len(self.statuses) - 1)]
-        self.calls += 1
-        return {"tasks": [{"taskArn": kwargs["tasks"][0], "lastStatus": status}]}
 
-
-def test_wait_stopped_polls_until_stopped_or_timeout() -> None:
-    clock = iter(range(100))
-    task, last = mod.wait_stopped(
-        FakeEcs(["PENDING", "RUNNING", "STOPPED"]), "c", "t", 60, 2, sleep=lambda _s: None, clock=lambda: next(clock)
-    )
+def test_wait_stopped_uses_the_tasks_stopped_waiter_until_stopped_or_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(botocore.waiter.time, "sleep", lambda _s: None)
+    # Three polls by the waiter, then one DescribeTasks for the stopped task's facts.
+    client, stubber = _stubbed_ecs(["PENDING", "RUNNING", "STOPPED", "STOPPED"])
+    task, last = mod.wait_stopped(client, "c", "t", 60, 2)
     assert task["lastStatus"] == "STOPPED" and last is task
-    clock = iter(range(0, 1000, 10))
-    task, last = mod.wait_stopped(
-        FakeEcs(["RUNNING"]), "c", "t", 30, 2, sleep=lambda _s: None, clock=lambda: next(clock)
-    )
+    stubber.assert_no_pending_responses()
+    # timeout 4 s at 2 s apart: polls at 0, 2 and 4 s, then the last task seen.
+    client, stubber = _stubbed_ecs(["RUNNING"] * 3)
+    task, last = mod.wait_stopped(client, "c", "t", 4, 2)
     assert task is None and last["lastStatus"] == "RUNNING"
+    stubber.assert_no_pending_responses()
+
+
+def test_wait_stopped_raises_an_api_error_as_the_call_would() -> None:
+    client = boto3.client("ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(client)
+    stubber.add_client_error("describe_tasks", "ClusterNotFoundException", "Cluster not found.")
+    stubber.activate()
+    with pytest.raises(ClientError, match="ClusterNotFoundException"):
+        mod.wait_stopped(client, "c", "t", 60, 2)
 
 
 # --- integration ---------------------------------------------------------------------------------
