@@ -90,7 +90,6 @@ except ImportError:
     pass  # Handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
@@ -104,11 +103,10 @@ def find_flow_log(client, resource_id, log_group_name, traffic_type):
     filters = [
         {"Name": "resource-id", "Values": [resource_id]},
         {"Name": "log-group-name", "Values": [log_group_name]},
+        {"Name": "traffic-type", "Values": [traffic_type]},
     ]
-    flow_logs = AWSRetry.jittered_backoff()(client.describe_flow_logs)(Filter=filters)["FlowLogs"]
-    # The traffic-type filter exists on AWS but not on every emulator; filter here to be safe.
-    matching = [f for f in flow_logs if f.get("TrafficType") == traffic_type]
-    return matching[0] if matching else None
+    flow_logs = client.describe_flow_logs(aws_retry=True, Filter=filters)["FlowLogs"]
+    return flow_logs[0] if flow_logs else None
 
 
 def needs_replacement(flow_log, role_arn, max_interval):
@@ -137,6 +135,21 @@ def create_flow_log(client, params, tags):
     return response["FlowLogIds"][0]
 
 
+def delete_flow_log(client, flow_log_id):
+    """Delete one flow log; False when it was already gone.
+
+    DeleteFlowLogs answers 200 and names the ids it could not delete in Unsuccessful, with their error
+    (InvalidFlowLogId.NotFound for one deleted meanwhile): the call itself does not fail for them.
+    """
+    response = client.delete_flow_logs(FlowLogIds=[flow_log_id])
+    for item in response.get("Unsuccessful") or []:
+        error = item.get("Error", {})
+        if error.get("Code") == "InvalidFlowLogId.NotFound":
+            return False
+        raise FlowLogError(f"{error.get('Code', 'Unknown')}: {error.get('Message', item)}")
+    return True
+
+
 def describe_result(flow_log):
     """The flow log in snake_case, with its tags as a plain dict."""
     if not flow_log:
@@ -161,7 +174,7 @@ def ensure_present(module, client):
     if existing and needs_replacement(existing, params["deliver_logs_role_arn"], params["max_aggregation_interval"]):
         if module.check_mode:
             module.exit_json(changed=True, flow_log_id=existing["FlowLogId"], flow_log=describe_result(existing))
-        client.delete_flow_logs(FlowLogIds=[existing["FlowLogId"]])
+        delete_flow_log(client, existing["FlowLogId"])
         existing = None
     if existing is None:
         if module.check_mode:
@@ -192,11 +205,8 @@ def ensure_absent(module, client):
     existing = find_flow_log(client, params["resource_id"], params["log_group_name"], params["traffic_type"])
     if existing is None:
         module.exit_json(changed=False, flow_log_id="")
-    if not module.check_mode:
-        try:
-            client.delete_flow_logs(FlowLogIds=[existing["FlowLogId"]])
-        except is_boto3_error_code("InvalidFlowLogId.NotFound"):
-            module.exit_json(changed=False, flow_log_id="")
+    if not module.check_mode and not delete_flow_log(client, existing["FlowLogId"]):
+        module.exit_json(changed=False, flow_log_id="")
     module.exit_json(changed=True, flow_log_id="")
 
 
@@ -220,7 +230,8 @@ def main():
         else:
             ensure_absent(module, client)
     except FlowLogError as e:
-        module.fail_json(msg=f"Failed to create flow log for {module.params['resource_id']}: {e}")
+        verb = "create" if module.params["state"] == "present" else "delete"
+        module.fail_json(msg=f"Failed to {verb} flow log for {module.params['resource_id']}: {e}")
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
         module.fail_json_aws(e, msg=f"Failed to manage flow log for {module.params['resource_id']}")
 

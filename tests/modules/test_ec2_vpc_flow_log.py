@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.support import REPO_ROOT, load_module_file, run_playbook
 
 TARGET = "tests/modules/targets/ec2_vpc_flow_log.yml"
@@ -23,21 +25,38 @@ def test_replacement_needed_only_for_a_different_role_or_interval():
     assert not mod.needs_replacement({"DeliverLogsPermissionArn": "arn:aws:iam::1:role/a"}, "arn:aws:iam::1:role/a", 60)
 
 
-def test_find_flow_log_matches_the_traffic_type():
+def test_find_flow_log_asks_the_api_for_the_traffic_type() -> None:
     mod = _module()
 
     class Client:
-        def describe_flow_logs(self, Filter):
+        def describe_flow_logs(self, aws_retry: bool, Filter: list) -> dict:
+            assert aws_retry
             assert {"Name": "resource-id", "Values": ["vpc-1"]} in Filter
-            return {
-                "FlowLogs": [
-                    {"FlowLogId": "fl-rej", "TrafficType": "REJECT"},
-                    {"FlowLogId": "fl-all", "TrafficType": "ALL"},
-                ]
-            }
+            assert {"Name": "log-group-name", "Values": ["/g"]} in Filter
+            wanted = next(f["Values"][0] for f in Filter if f["Name"] == "traffic-type")
+            found = [{"FlowLogId": "fl-rej", "TrafficType": "REJECT"}, {"FlowLogId": "fl-all", "TrafficType": "ALL"}]
+            return {"FlowLogs": [f for f in found if f["TrafficType"] == wanted]}
 
     assert mod.find_flow_log(Client(), "vpc-1", "/g", "ALL")["FlowLogId"] == "fl-all"
     assert mod.find_flow_log(Client(), "vpc-1", "/g", "ACCEPT") is None
+
+
+def test_delete_reads_the_unsuccessful_ids_of_a_successful_call() -> None:
+    mod = _module()
+
+    class Client:
+        def __init__(self, unsuccessful: list) -> None:
+            self.unsuccessful = unsuccessful
+
+        def delete_flow_logs(self, FlowLogIds: list) -> dict:
+            return {"Unsuccessful": [dict(item, ResourceId=FlowLogIds[0]) for item in self.unsuccessful]}
+
+    assert mod.delete_flow_log(Client([]), "fl-1") is True
+    gone = {"Error": {"Code": "InvalidFlowLogId.NotFound", "Message": "This flow log does not exist"}}
+    assert mod.delete_flow_log(Client([gone]), "fl-1") is False
+    denied = {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+    with pytest.raises(mod.FlowLogError, match="AccessDenied: not allowed"):
+        mod.delete_flow_log(Client([denied]), "fl-1")
 
 
 def test_module_create_modify_delete(sandbox, aws):
