@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox import patches, runtime
-from sandbox.services.ecs.scheduler import Scheduler, moto_now, new_deployment_id, primary_deployment
+from sandbox.services.ecs.model import moto_now, new_deployment_id, primary_deployment
+from sandbox.services.ecs.scheduler import Scheduler
 
 
 def _subnet_exists(backend: Any, subnet_id: str) -> bool:
@@ -24,7 +25,8 @@ def _subnet_exists(backend: Any, subnet_id: str) -> bool:
     return True
 
 
-def _patch_backend(sched: Scheduler) -> None:
+def _patch_run_task(sched: Scheduler) -> None:
+    """RunTask: the scheduler starts the tasks (placement over the subnets, the app image only)."""
     from moto.ecs import models
     from moto.ecs.exceptions import InvalidParameterException
 
@@ -101,6 +103,16 @@ def _patch_backend(sched: Scheduler) -> None:
             ]
         return [run.task for run in runs]
 
+    patches.patch(backend_cls, "run_task", run_task, owner=__name__)
+
+
+def _patch_tasks(sched: Scheduler) -> None:
+    """StopTask and DescribeTasks read and stop the scheduler's tasks."""
+    from moto.ecs import models
+    from moto.ecs.exceptions import InvalidParameterException
+
+    backend_cls = models.EC2ContainerServiceBackend
+
     def _find(self: Any, cluster_str: str, task_str: str) -> Any:
         cluster = self._get_cluster(cluster_str)
         wanted = task_str.split("/")[-1]
@@ -134,6 +146,15 @@ def _patch_backend(sched: Scheduler) -> None:
                 found.append(task)
         return found
 
+    patches.patch(backend_cls, "stop_task", stop_task, owner=__name__)
+    patches.patch(backend_cls, "describe_tasks", describe_tasks, owner=__name__)
+
+
+def _patch_services(sched: Scheduler) -> None:
+    """Create/Update/DeleteService: the scheduler runs desiredCount tasks and rolls deployments out."""
+    from moto.ecs import models
+
+    backend_cls = models.EC2ContainerServiceBackend
     original_create_service = backend_cls.create_service
 
     def create_service(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -180,12 +201,15 @@ def _patch_backend(sched: Scheduler) -> None:
         sched.wake.set()
         return service
 
-    patches.patch(backend_cls, "run_task", run_task, owner=__name__)
-    patches.patch(backend_cls, "stop_task", stop_task, owner=__name__)
-    patches.patch(backend_cls, "describe_tasks", describe_tasks, owner=__name__)
     patches.patch(backend_cls, "create_service", create_service, owner=__name__)
     patches.patch(backend_cls, "update_service", update_service, owner=__name__)
     patches.patch(backend_cls, "delete_service", delete_service, owner=__name__)
+
+
+def _patch_backend(sched: Scheduler) -> None:
+    _patch_run_task(sched)
+    _patch_tasks(sched)
+    _patch_services(sched)
 
 
 def _patch_responses() -> None:

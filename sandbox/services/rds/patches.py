@@ -87,14 +87,18 @@ def _owning_global_cluster(cluster: Any) -> Any | None:
     return None
 
 
-def _install_global_clusters(_app: Any) -> None:
-    from moto.core.responses import ActionResult
+def _get_global_cluster(backend: Any, global_cluster_identifier: str) -> Any:
+    if global_cluster_identifier not in backend.global_clusters:
+        raise _global_not_found(global_cluster_identifier)
+    return backend.global_clusters[global_cluster_identifier]
+
+
+def _patch_global_lifecycle() -> None:
+    """Create, Describe, Delete and ModifyGlobalCluster as AWS documents them."""
     from moto.rds.models import RDSBackend, find_cluster
-    from moto.rds.responses import RDSResponse
 
     errors = _errors()
     original_create = RDSBackend.create_global_cluster
-    original_delete_db_cluster = RDSBackend.delete_db_cluster
 
     def create_global_cluster(
         self: Any, global_cluster_identifier: str, source_db_cluster_identifier: str | None, **kwargs: Any
@@ -119,18 +123,13 @@ def _install_global_clusters(_app: Any) -> None:
             live.global_created(global_cluster)
         return global_cluster
 
-    def get_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
-        if global_cluster_identifier not in self.global_clusters:
-            raise _global_not_found(global_cluster_identifier)
-        return self.global_clusters[global_cluster_identifier]
-
     def describe_global_clusters(self: Any, global_cluster_identifier: str | None = None) -> list[Any]:
         if global_cluster_identifier:
-            return [get_global_cluster(self, global_cluster_identifier)]
+            return [_get_global_cluster(self, global_cluster_identifier)]
         return list(self.global_clusters.values())
 
     def delete_global_cluster(self: Any, global_cluster_identifier: str) -> Any:
-        global_cluster = get_global_cluster(self, global_cluster_identifier)
+        global_cluster = _get_global_cluster(self, global_cluster_identifier)
         if global_cluster.deletion_protection:
             raise errors.RDSClientError(
                 "InvalidParameterCombination",
@@ -144,15 +143,28 @@ def _install_global_clusters(_app: Any) -> None:
         return deleted
 
     def modify_global_cluster(self: Any, global_cluster_identifier: str, deletion_protection: bool | None) -> Any:
-        global_cluster = get_global_cluster(self, global_cluster_identifier)
+        global_cluster = _get_global_cluster(self, global_cluster_identifier)
         if deletion_protection is not None:
             global_cluster.deletion_protection = deletion_protection
         return global_cluster
 
+    patches.patch(RDSBackend, "create_global_cluster", create_global_cluster, owner=__name__)
+    patches.patch(RDSBackend, "describe_global_clusters", describe_global_clusters, owner=__name__)
+    patches.patch(RDSBackend, "delete_global_cluster", delete_global_cluster, owner=__name__)
+    patches.patch(RDSBackend, "modify_global_cluster", modify_global_cluster, owner=__name__)
+
+
+def _patch_global_members() -> None:
+    """RemoveFromGlobalCluster and DeleteDBCluster of a member, as AWS documents them."""
+    from moto.rds.models import RDSBackend, find_cluster
+
+    errors = _errors()
+    original_delete_db_cluster = RDSBackend.delete_db_cluster
+
     def remove_from_global_cluster(self: Any, global_cluster_identifier: str, db_cluster_identifier: str) -> Any:
         for live in _LIVE:
             live.before_remove(self.global_clusters.get(global_cluster_identifier))
-        global_cluster = get_global_cluster(self, global_cluster_identifier)
+        global_cluster = _get_global_cluster(self, global_cluster_identifier)
         if not db_cluster_identifier.startswith("arn:"):
             raise errors.RDSClientError(
                 "InvalidParameterValue", f"DbClusterIdentifier must be a DB cluster ARN, got {db_cluster_identifier}"
@@ -183,12 +195,16 @@ def _install_global_clusters(_app: Any) -> None:
             live.db_cluster_deleted(cluster)
         return result
 
-    patches.patch(RDSBackend, "create_global_cluster", create_global_cluster, owner=__name__)
-    patches.patch(RDSBackend, "describe_global_clusters", describe_global_clusters, owner=__name__)
-    patches.patch(RDSBackend, "delete_global_cluster", delete_global_cluster, owner=__name__)
-    patches.patch(RDSBackend, "modify_global_cluster", modify_global_cluster, owner=__name__)
     patches.patch(RDSBackend, "remove_from_global_cluster", remove_from_global_cluster, owner=__name__)
     patches.patch(RDSBackend, "delete_db_cluster", delete_db_cluster, owner=__name__)
+
+
+def _patch_global_responses() -> None:
+    """The responses moto lacks or answers wrongly: DescribeGlobalClusters, ModifyGlobalCluster, RemoveFrom."""
+    from moto.core.responses import ActionResult
+    from moto.rds.responses import RDSResponse
+
+    errors = _errors()
 
     def r_describe_global_clusters(self: Any) -> Any:
         clusters = self.global_backend.describe_global_clusters(self.params.get("GlobalClusterIdentifier"))
@@ -217,6 +233,12 @@ def _install_global_clusters(_app: Any) -> None:
     patches.patch(RDSResponse, "describe_global_clusters", r_describe_global_clusters, owner=__name__)
     patches.patch(RDSResponse, "modify_global_cluster", r_modify_global_cluster, owner=__name__)
     patches.patch(RDSResponse, "remove_from_global_cluster", r_remove_from_global_cluster, owner=__name__)
+
+
+def _install_global_clusters(_app: Any) -> None:
+    _patch_global_lifecycle()
+    _patch_global_members()
+    _patch_global_responses()
 
 
 # == parameter_defaults: A new Aurora PostgreSQL cluster parameter group lists its engine-default parameters, as on AWS.

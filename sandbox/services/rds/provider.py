@@ -196,18 +196,10 @@ class _GlobalClusterListener:
             self.engine.cluster_deleted(record)
 
 
-def install(_app: Any) -> None:
-    global _FLEET
-    from moto.core.responses import ActionResult
+def _patch_clusters(engine: aurora.Fleet) -> None:
+    """CreateDBCluster / ModifyDBCluster of aurora-postgresql start and change real clusters."""
     from moto.rds import exceptions
-    from moto.rds.models import DBCluster, DBInstanceClustered, GlobalCluster, RDSBackend, find_cluster, rds_backends
-    from moto.rds.responses import RDSResponse
-
-    rt = runtime.get()
-    engine = aurora.Fleet(rt)
-    engine.on_event = _record_event
-    engine.on_metrics = _MetricSink()
-    _FLEET = engine
+    from moto.rds.models import RDSBackend, rds_backends
 
     # -- clusters ----------------------------------------------------------------------------------
 
@@ -276,6 +268,11 @@ def install(_app: Any) -> None:
     patches.patch(RDSBackend, "create_db_cluster", create_db_cluster, owner=__name__)
     patches.patch(RDSBackend, "modify_db_cluster", modify_db_cluster, owner=__name__)
 
+
+def _patch_statuses(engine: aurora.Fleet) -> None:
+    """Cluster and instance statuses follow the engine (creating until the node accepts connections)."""
+    from moto.rds.models import DBCluster, DBInstanceClustered
+
     status_property = DBCluster.status
 
     def cluster_status(self: Any) -> str:
@@ -299,6 +296,11 @@ def install(_app: Any) -> None:
 
     patches.patch(DBInstanceClustered, "status", property(instance_status, set_instance_status), owner=__name__)
 
+
+def _patch_instances(engine: aurora.Fleet) -> None:
+    """DB instances: their endpoints lead to the cluster's node."""
+    from moto.rds.models import DBInstanceClustered, RDSBackend
+
     original_create_instance = RDSBackend.create_db_instance
     original_delete_instance = RDSBackend.delete_db_instance
 
@@ -320,6 +322,14 @@ def install(_app: Any) -> None:
 
     patches.patch(RDSBackend, "create_db_instance", create_db_instance, owner=__name__)
     patches.patch(RDSBackend, "delete_db_instance", delete_db_instance, owner=__name__)
+
+
+def _patch_global_clusters(engine: aurora.Fleet) -> None:
+    """Global clusters: the engine's part, SynchronizationStatus, FailoverState, switchover and failover."""
+    from moto.core.responses import ActionResult
+    from moto.rds import exceptions
+    from moto.rds.models import GlobalCluster, find_cluster
+    from moto.rds.responses import RDSResponse
 
     # -- global clusters ---------------------------------------------------------------------------
 
@@ -385,6 +395,11 @@ def install(_app: Any) -> None:
     patches.patch(RDSResponse, "switchover_global_cluster", r_switchover_global_cluster, owner=__name__)
     patches.patch(RDSResponse, "failover_global_cluster", r_failover_global_cluster, owner=__name__)
 
+
+def _patch_events() -> None:
+    """DescribeEvents honours its time window and categories."""
+    from moto.rds.models import RDSBackend
+
     # -- events ------------------------------------------------------------------------------------
 
     original_describe_events = RDSBackend.describe_events
@@ -416,6 +431,10 @@ def install(_app: Any) -> None:
         ]
 
     patches.patch(RDSBackend, "describe_events", describe_events, owner=__name__)
+
+
+def _install_routes(rt: runtime.Runtime, engine: aurora.Fleet) -> None:
+    """/_sandbox/aurora, the database faults, and the outage / restore / reset / shutdown hooks."""
 
     # -- control routes and hooks ------------------------------------------------------------------
 
@@ -459,3 +478,20 @@ def install(_app: Any) -> None:
     rt.on_reset(reset)
     rt.on_shutdown(shutdown)
     rt.every("aurora-sampler", aurora.SAMPLE_INTERVAL_S, engine.sample_all)
+
+
+def install(_app: Any) -> None:
+    global _FLEET
+
+    rt = runtime.get()
+    engine = aurora.Fleet(rt)
+    engine.on_event = _record_event
+    engine.on_metrics = _MetricSink()
+    _FLEET = engine
+
+    _patch_clusters(engine)
+    _patch_statuses(engine)
+    _patch_instances(engine)
+    _patch_global_clusters(engine)
+    _patch_events()
+    _install_routes(rt, engine)

@@ -43,14 +43,19 @@ from sandbox.services.route53 import checker as route53
 TEST_DNS_ANSWER_PATH = r"{0}/(?P<api_version>[\d_-]+)/testdnsanswer$"
 
 
-def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
-    from moto.core.responses import ActionResult
-    from moto.route53 import urls
-    from moto.route53.exceptions import InvalidInput, NoSuchHostedZone
-    from moto.route53.models import HealthCheck, Route53Backend
-    from moto.route53.responses import Route53
+def _keep_alarm_settings(check: Any, source: dict[str, Any]) -> None:
+    if source.get("AlarmIdentifier"):
+        check.alarm_identifier = {
+            "Region": source["AlarmIdentifier"].get("Region"),
+            "Name": source["AlarmIdentifier"].get("Name"),
+        }
+    if source.get("InsufficientDataHealthStatus"):
+        check.insufficient_data_health_status = source["InsufficientDataHealthStatus"]
 
-    # -- CLOUDWATCH_METRIC settings moto drops, and a config that shows them
+
+def _patch_health_check_config() -> None:
+    """CLOUDWATCH_METRIC settings moto drops, and a config that shows them."""
+    from moto.route53.models import HealthCheck
 
     original_config = HealthCheck.health_check_config
 
@@ -67,14 +72,11 @@ def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
 
     patches.patch(HealthCheck, "health_check_config", property(health_check_config), owner=__name__)
 
-    def _keep_alarm_settings(check: Any, source: dict[str, Any]) -> None:
-        if source.get("AlarmIdentifier"):
-            check.alarm_identifier = {
-                "Region": source["AlarmIdentifier"].get("Region"),
-                "Name": source["AlarmIdentifier"].get("Name"),
-            }
-        if source.get("InsufficientDataHealthStatus"):
-            check.insufficient_data_health_status = source["InsufficientDataHealthStatus"]
+
+def _patch_health_check_writes(checkers: route53.HealthCheckers) -> None:
+    """Create / Update / DeleteHealthCheck keep what AWS keeps and wake the checkers."""
+    from moto.route53.models import Route53Backend
+    from moto.route53.responses import Route53
 
     original_create = Route53.create_health_check
 
@@ -120,6 +122,19 @@ def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
         checkers.poke()
         return result
 
+    patches.patch(Route53, "create_health_check", create_health_check, owner=__name__)
+    patches.patch(Route53, "update_health_check", update_health_check, owner=__name__)
+    patches.patch(Route53, "delete_health_check", delete_health_check, owner=__name__)
+    patches.patch(Route53Backend, "update_health_check", backend_update_health_check, owner=__name__)
+
+
+def _patch_health_check_reads(checkers: route53.HealthCheckers) -> None:
+    """GetHealthCheckStatus reports the observations; TestDNSAnswer answers by health."""
+    from moto.core.responses import ActionResult
+    from moto.route53 import urls
+    from moto.route53.exceptions import InvalidInput, NoSuchHostedZone
+    from moto.route53.responses import Route53
+
     def get_health_check_status(self: Any) -> Any:
         check_id = self._get_param("HealthCheckId")
         check = self.backend.get_health_check(check_id)  # NoSuchHealthCheck, as AWS
@@ -153,16 +168,18 @@ def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
             }
         )
 
-    patches.patch(Route53, "create_health_check", create_health_check, owner=__name__)
-    patches.patch(Route53, "update_health_check", update_health_check, owner=__name__)
-    patches.patch(Route53, "delete_health_check", delete_health_check, owner=__name__)
     patches.patch(Route53, "get_health_check_status", get_health_check_status, owner=__name__)
     patches.patch(Route53, "test_dns_answer", test_dns_answer, owner=__name__)
-    patches.patch(Route53Backend, "update_health_check", backend_update_health_check, owner=__name__)
     # The backend app reads url_paths when it first serves Route 53, after every extension is installed.
     patches.patch_item(
         urls.url_paths, TEST_DNS_ANSWER_PATH, Route53.dispatch, where="moto.route53.urls.url_paths", owner=__name__
     )
+
+
+def _install_moto_patches(checkers: route53.HealthCheckers) -> None:
+    _patch_health_check_config()
+    _patch_health_check_writes(checkers)
+    _patch_health_check_reads(checkers)
 
 
 def _install_names_routes(rt: runtime.Runtime) -> None:

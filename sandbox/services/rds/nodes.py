@@ -1,0 +1,349 @@
+"""The Aurora engine's parts: a cluster's node (Member), a global cluster, the writer endpoint's forwarder,
+settings, and the PostgreSQL helpers the engine (engine.py and its parts) uses."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import signal
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox import runtime
+from sandbox.postgres import HOST, PostgresError, PostgresNode
+
+log = logging.getLogger("sandbox.aurora")
+
+ENGINE = "aurora-postgresql"
+# Aurora's own administrative role; the master user is an ordinary member of rds_superuser, as on AWS.
+INTERNAL_SUPERUSER = "rdsadmin"
+MASTER_GROUP = "rds_superuser"
+GLOBAL_ENDPOINT_PORT = 5432
+SAMPLE_INTERVAL_S = 2.0
+METRIC_INTERVAL_S = 5.0
+RETRY_AFTER_S = 5.0
+CATCH_UP_TIMEOUT_S = 30.0
+REJOIN_WAIT_S = 30.0
+STREAMING_WAIT_S = 3.0
+RECENT_EVENTS = 200
+
+# RDS events of a global switchover / failover (Aurora User Guide, "DB cluster events", category global failover).
+EVENT_MESSAGES = {
+    "RDS-EVENT-0170": "DB cluster created.",
+    "RDS-EVENT-0181": "Global switchover to DB cluster {target} in Region {target_region} started.",
+    "RDS-EVENT-0182": "Old primary DB cluster {source} in Region {source_region} successfully shut down.",
+    "RDS-EVENT-0184": "New primary DB cluster {target} in Region {target_region} was successfully promoted.",
+    "RDS-EVENT-0185": "Global switchover to DB cluster {target} in Region {target_region} finished.",
+    "RDS-EVENT-0186": "Global switchover to DB cluster {target} in Region {target_region} is cancelled.",
+    "RDS-EVENT-0187": "Global switchover to DB cluster {target} in Region {target_region} failed.",
+    "RDS-EVENT-0238": "Global failover to DB cluster {target} in Region {target_region} completed.",
+    "RDS-EVENT-0239": "Global failover to DB cluster {target} in Region {target_region} failed.",
+    "RDS-EVENT-0240": "Started resynchronizing members of DB cluster {source} in Region {source_region} after global failover.",
+    "RDS-EVENT-0241": "Finished resynchronizing members of DB cluster {source} in Region {source_region} after global failover.",
+    "RDS-EVENT-0397": "Aurora finished changing the DNS name that the global writer endpoint resolves to.",
+}
+EVENT_CATEGORIES = {"RDS-EVENT-0170": ["creation"]}  # every other one: global failover
+
+
+class AuroraError(Exception):
+    """A request the engine refuses; ``code`` is the RDS fault to answer with."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (so the clear text never reaches the server)."""
+    # PostgreSQL SASLprep-normalises the password; NFKC is that for every password AWS accepts (printable ASCII
+    # is left unchanged by both).
+    normalised = unicodedata.normalize("NFKC", password).encode()
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", normalised, salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+@dataclass
+class AuroraNode(PostgresNode):
+    """A PostgreSQL node named after its cluster.
+
+    ``cluster_name`` is also the default ``application_name`` of the node's WAL receiver, so the writer's
+    ``pg_stat_replication`` names each standby by its cluster; ``track_commit_timestamp`` lets the sampler compare
+    the newest commit on the writer with the newest one a standby replayed (the RPO lag).
+    """
+
+    cluster_name: str = ""
+
+    def _server_options(self) -> str:
+        return f"{super()._server_options()} -c cluster_name={self.cluster_name} -c track_commit_timestamp=on"
+
+    def checkpoint_lsn(self) -> tuple[str, str]:
+        """(database cluster state, latest checkpoint location) from pg_controldata of a stopped node."""
+        out = self._run("pg_controldata", "-D", str(self.data_dir)).stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        return fields["Database cluster state"].strip(), fields["Latest checkpoint location"].strip()
+
+    def memory_kb(self) -> int | None:
+        """Proportional set size (kB) of the postmaster and its children, or None when not running."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        pids = [pid]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                        pids.append(int(entry.name))
+        total = 0
+        for each in pids:
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        return total
+
+
+@dataclass
+class Sample:
+    """What replication looked like at the last sample of a standby."""
+
+    at: float = 0.0
+    streaming: bool = False
+    replication_lag_ms: float | None = None
+    rpo_lag_ms: float | None = None
+    replay_lsn: str | None = None
+
+
+@dataclass(eq=False)
+class Member:
+    """One aurora-postgresql DB cluster and its node."""
+
+    record: Any  # moto's DBCluster
+    account: str
+    region: str
+    cluster_id: str
+    node: AuroraNode
+    master_username: str | None
+    database_name: str | None
+    status: str = "creating"
+    # The master password to set on the node (held until the node takes it; never shown).
+    password_to_set: str | None = field(default=None, repr=False)
+    bootstrapped: bool = False
+    running: bool = False
+    deleted: bool = False
+    # Lost the writer role while it could not be told (failover): pg_rewind before it may run again.
+    needs_rewind: bool = False
+    # Set when a global failover made it rewind: its resync is announced (RDS-EVENT-0240 / 0241).
+    resync_after_failover: bool = False
+    resyncing: bool = False
+    published: list[tuple[str, int]] = field(default_factory=list)
+    # DB instances of the cluster (moto's records): their endpoints lead to the cluster's node too.
+    instance_endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    reconciling: bool = False
+    again: bool = False
+    failed_at: float | None = None
+    last_error: str | None = None
+    sample: Sample = field(default_factory=Sample)
+    last_connected_at: float | None = None
+    created_at: float = field(default_factory=time.monotonic)
+    available_after_s: float | None = None
+    connected_after_s: float | None = None
+    conn: Any = None  # the sampler's kept connection
+    application_name: str = ""  # the cluster_name its node runs with: its name in the writer's pg_stat_replication
+
+    @property
+    def arn(self) -> str:
+        return self.record.db_cluster_arn
+
+    @property
+    def ready_marker(self) -> Path:
+        return self.node.data_dir.parent / "ready"
+
+    @property
+    def initialized(self) -> bool:
+        return self.ready_marker.exists()
+
+
+@dataclass(eq=False)
+class Global:
+    """One global cluster: its writer endpoint forwarder and the operation running on it."""
+
+    record: Any  # moto's GlobalCluster
+    account: str
+    forwarder: Forwarder
+    published: list[tuple[str, int]] = field(default_factory=list)
+    failover_state: dict[str, Any] | None = None
+    op_thread: threading.Thread | None = None
+    last_operation: dict[str, Any] | None = None
+    last_commit: float | None = None  # epoch of the writer's newest commit at the last sample
+
+    @property
+    def global_id(self) -> str:
+        return self.record.global_cluster_identifier
+
+
+class Forwarder:
+    """A loopback TCP listener that pipes every connection to the current target; ``retarget`` cuts them all."""
+
+    def __init__(self, rt: runtime.Runtime) -> None:
+        self._rt = rt
+        self.target: tuple[str, int] | None = None
+        self._transports: set[asyncio.BaseTransport] = set()
+        self._server: asyncio.base_events.Server = rt.call(asyncio.start_server(self._handle, HOST, 0))
+        self.port: int = self._server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        target = self.target
+        if target is None:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), 5)
+        except (OSError, TimeoutError):
+            writer.transport.abort()
+            return
+        pair = (writer.transport, up_writer.transport)
+        self._transports.update(pair)
+        try:
+            tasks = [asyncio.create_task(_pipe(reader, up_writer)), asyncio.create_task(_pipe(up_reader, writer))]
+            _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+        finally:
+            for transport in pair:
+                self._transports.discard(transport)
+                transport.abort()
+
+    def retarget(self, target: tuple[str, int] | None) -> None:
+        """Lead new connections to target; existing ones are dropped when the target changes."""
+        if target == self.target:
+            return
+        self.target = target
+        self._rt.aio.call_soon_threadsafe(self._drop_all)
+
+    def _drop_all(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    def close(self) -> None:
+        def stop() -> None:
+            self._server.close()
+            self._drop_all()
+
+        self.target = None
+        self._rt.aio.call_soon_threadsafe(stop)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+
+
+def _operation_name(glob: Global) -> str:
+    state = glob.failover_state or {}
+    return "failover" if state.get("IsDataLossAllowed") else "switchover"
+
+
+def _wait_replay(member: Member, lsn: str, timeout: float, *, strictly_after: bool) -> None:
+    op = ">" if strictly_after else ">="
+    deadline = time.monotonic() + timeout
+    while True:
+        done = member.node.execute(f"SELECT pg_last_wal_replay_lsn() {op} %s::pg_lsn", (lsn,))[0][0]
+        if done:
+            return
+        if time.monotonic() > deadline:
+            raise PostgresError(f"{member.cluster_id} did not replay up to {lsn} within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _admin_session(member: Member) -> Iterator[Any]:
+    """A superuser session whose failing statements are not written to the server log: they can carry the
+    internal password (primary_conninfo) or a password verifier."""
+    with member.node.connect() as conn:
+        conn.execute("SET log_min_error_statement = panic")
+        yield conn
+
+
+def _wait_streaming(member: Member, timeout: float) -> bool:
+    """Give a started standby's WAL receiver a moment to connect (so its first sample says connected)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = member.node.execute("SELECT status FROM pg_stat_wal_receiver")
+        if rows and rows[0][0] == "streaming":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _query(member: Member, sql_text: str) -> list[tuple[Any, ...]] | None:
+    """A query on the member's node over the sampler's kept connection; None when the node does not answer."""
+    import psycopg
+
+    for _attempt in range(2):
+        try:
+            if member.conn is None or member.conn.closed:
+                member.conn = psycopg.connect(member.node.conninfo(connect_timeout=2), autocommit=True)
+            return member.conn.execute(sql_text).fetchall()
+        except psycopg.Error:
+            _close_quietly(member)
+    return None
+
+
+def _close_quietly(member: Member) -> None:
+    conn, member.conn = member.conn, None
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _stop_postmasters_under(root: Path) -> None:
+    """SIGQUIT (immediate shutdown) the servers an earlier sandbox process left running under root."""
+    if not root.exists():
+        return
+    for pidfile in root.resolve().glob("**/postmaster.pid"):
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            os.kill(pid, signal.SIGQUIT)
+        except (OSError, ValueError, IndexError):
+            continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
