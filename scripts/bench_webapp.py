@@ -2,7 +2,7 @@
 """Load-test the web app against a local PostgreSQL with wrk: req/s, p50 and p99 per endpoint.
 
     .venv/bin/python scripts/bench_webapp.py [--rounds 5] [--duration 3] [--connections 64] [--workers 1]
-                                             [--durable]
+                                             [--durable] [--baseline OTHER_CHECKOUT]
 
 Starts its own PostgreSQL (sandbox/postgres.py, fsync and synchronous_commit off unless --durable),
 migrates it, seeds rows, then serves the app with ``python -m app`` and, as the ceiling, a bare ASGI
@@ -13,6 +13,10 @@ on the machine skews one round, not the verdict. Besides wrk's figures it report
 request of the server's processes and of PostgreSQL's (from /proc), which moves much less with the
 machine's other load than req/s does.
 Exit status 1 when a target of issue 3 is missed or any request failed.
+
+``--baseline DIR`` also serves the app of another checkout (e.g. ``git worktree add /tmp/old HEAD``)
+on the same PostgreSQL, and loads it right before or after this checkout's app in every round, in
+turn, so that both meet the same machine; it then prints this checkout's figures against it.
 """
 
 from __future__ import annotations
@@ -241,7 +245,14 @@ def main() -> int:
         action="store_true",
         help="PostgreSQL with fsync and synchronous_commit on (default: both off, as in the tests)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout whose webapp/ to measure side by side with this one (targets: this one's)",
+    )
     args = parser.parse_args()
+    if args.baseline and not (args.baseline / "webapp" / "app").is_dir():
+        parser.error(f"--baseline {args.baseline}: no webapp/app there")
     wrk = ensure_wrk()
     python = sys.executable
     base = make_base_dir("bench-webapp-")
@@ -281,6 +292,11 @@ def main() -> int:
         app_proc = serve([python, "-m", "app"], {**env, "PORT": str(app_port)}, REPO / "webapp", app_log, stack)
         wait_http(f"http://127.0.0.1:{hello_port}/", hello_proc, hello_log)
         wait_http(f"http://127.0.0.1:{app_port}/health/ready", app_proc, app_log)
+        if args.baseline:
+            old_port, old_log = free_port(), base / "baseline.log"
+            old_env = {**env, "PORT": str(old_port)}
+            old_proc = serve([python, "-m", "app"], old_env, args.baseline / "webapp", old_log, stack)
+            wait_http(f"http://127.0.0.1:{old_port}/health/ready", old_proc, old_log)
 
         post = base / "post.lua"
         post.write_text(
@@ -307,10 +323,21 @@ def main() -> int:
             "GET /api/data/{id}": (Endpoint("GET /api/data/{id} random", app_url, ids), app_proc),
             "POST /api/data": (Endpoint("POST /api/data", f"{app_url}/api/data", post), app_proc),
         }
+        if args.baseline:
+            # Each endpoint of the app next to the same endpoint of the baseline's, in turn first.
+            old_url = f"http://127.0.0.1:{old_port}"
+            for name in list(endpoints)[1:]:
+                endpoint, _ = endpoints.pop(name)
+                old = Endpoint(f"{endpoint.name} (base)", endpoint.url.replace(app_url, old_url), endpoint.script)
+                endpoints[name] = (endpoint, app_proc)
+                endpoints[f"{name} (base)"] = (old, old_proc)
         runs: dict[str, list[Result]] = {name: [] for name in endpoints}
         for round_no in range(1, args.rounds + 1):
             print(f"round {round_no}/{args.rounds}:", flush=True)
-            for name, (endpoint, proc) in endpoints.items():
+            order = list(endpoints.items())
+            if args.baseline and round_no % 2 == 0:
+                order = [order[0], *(pair for i in range(1, len(order), 2) for pair in (order[i + 1], order[i]))]
+            for name, (endpoint, proc) in order:
                 warmup = args.warmup if round_no == 1 else min(args.warmup, 1)
                 runs[name].append(run_wrk(wrk, args, endpoint, proc.pid, postmaster, warmup))
         results = {name: median(endpoints[name][0].name, rs) for name, rs in runs.items()}
@@ -322,6 +349,13 @@ def main() -> int:
     def ratio(name: str, base: str) -> float:
         """The median over the rounds of the ratio within each round (runs a few seconds apart)."""
         return statistics.median(a.rps / b.rps for a, b in zip(runs[name], runs[base], strict=True))
+
+    if args.baseline:
+        print(f"against {args.baseline} (req/s: median of the ratios within a round; CPU: medians):")
+        for name in [n for n in runs if f"{n} (base)" in runs]:
+            new, old = results[name], results[f"{name} (base)"]
+            print(f"  {new.name:<24} req/s {ratio(name, f'{name} (base)'):.2f} x  CPU/request: server "
+                  f"{new.app_us:.0f} us against {old.app_us:.0f} us, PostgreSQL {new.pg_us:.0f} against {old.pg_us:.0f}")  # fmt: skip
 
     checks = [
         ("/health >= 0.5 x bare ASGI", ratio("/health", "bare ASGI"), 0.5),
@@ -335,7 +369,7 @@ def main() -> int:
         failed |= not ok
         print(f"  {'PASS' if ok else 'FAIL'}  {label:<40} {value:.2f}")
     for name, result in results.items():
-        if name == "bare ASGI":
+        if name == "bare ASGI" or name.endswith(" (base)"):
             continue
         ok = result.p99_ms <= 50 and result.errors == 0
         failed |= not ok

@@ -152,6 +152,32 @@ def test_metrics_count_requests_by_route(client: httpx.Client) -> None:
     assert "app_database_is_writer 1.0" in text
 
 
+def test_metrics_expose_the_same_metrics(client: httpx.Client) -> None:
+    """The metrics' names and types, as prometheus_client's Counter, Histogram and Gauge exposed them."""
+    client.get("/api/data/7")
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", client.get("/metrics").text, re.M))
+    assert {name: kind for name, kind in types.items() if not name.startswith(("python_", "process_"))} == {
+        "app_database_is_writer": "gauge",
+        "http_requests_total": "counter",
+        "http_requests_created": "gauge",
+        "http_request_duration_seconds": "histogram",
+        "http_request_duration_seconds_created": "gauge",
+    }
+    assert "python_gc_objects_collected_total" in types and "process_cpu_seconds_total" in types
+    text = client.get("/metrics").text
+    for suffix in ("_bucket", "_count", "_sum"):
+        assert f"http_request_duration_seconds{suffix}{{" in text
+
+
+@pytest.mark.parametrize("method", ["HEAD", "POST", "DELETE"])
+def test_health_answers_get_only(client: httpx.Client, method: str) -> None:
+    resp = client.request(method, "/health")
+    assert (resp.status_code, resp.headers["allow"]) == (405, "GET")
+    if method != "HEAD":
+        assert resp.json() == {"detail": "Method Not Allowed"}
+    assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["x-request-id"])
+
+
 def test_openapi_docs(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
@@ -167,6 +193,40 @@ def test_access_log_is_json_with_the_request_id(client: httpx.Client, app: AppPr
     line = next(line for line in app.logs().splitlines() if "trace-me-42" in line)
     assert '"route":"/api/data/{record_id}"' in line and '"status":404' in line
     assert "webapp-test-password" not in app.logs()
+
+
+def test_the_log_is_one_json_line_per_request(client: httpx.Client, app: AppProcess) -> None:
+    """Every line of the log is a JSON object of the same shape, whoever wrote it (the access log, the
+    logging module, uvicorn); each request is one line, and the probes none."""
+    asked = {
+        "one-line-get": ("GET", "/api/data"),
+        "one-line-get-one": ("GET", "/api/data/1"),
+        "one-line-post": ("POST", "/api/data"),
+        "one-line-422": ("GET", "/api/data?limit=0"),
+        "one-line-404": ("GET", "/nowhere"),
+    }
+    for rid, (method, path) in asked.items():
+        body = {"key": "k", "value": "v"} if method == "POST" else None
+        assert client.request(method, path, json=body, headers={"X-Request-ID": rid}).headers["x-request-id"] == rid
+    for path in ("/health", "/api/status", "/metrics"):
+        client.get(path, headers={"X-Request-ID": f"probe-{path.replace('/', '-')}"})
+    client.get("/api/data", headers={"X-Request-ID": "last"})
+    deadline = time.monotonic() + 5
+    while '"request_id":"last"' not in app.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    docs = [json.loads(line) for line in app.logs().splitlines()]  # each line, JSON
+    assert all({"time", "level", "logger", "message"} <= doc.keys() for doc in docs)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", doc["time"]) for doc in docs)
+    for rid, (method, path) in asked.items():
+        [line] = [doc for doc in docs if doc.get("request_id") == rid]
+        assert (line["logger"], line["message"], line["method"], line["path"]) == (
+            "app.access",
+            "request",
+            method,
+            path.split("?")[0],
+        )
+    assert not [doc for doc in docs if str(doc.get("request_id")).startswith("probe-")]
+    assert any(doc["logger"] == "app" and doc["message"] == "serving" for doc in docs)
 
 
 def test_database_down_gives_503_not_500(start_app) -> None:

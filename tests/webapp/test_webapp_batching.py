@@ -10,8 +10,13 @@ import pytest
 from app.api.edge import page_query, record_fields
 from app.core.batching import Abandoned, Batcher, Coalescer
 from app.core.db import ReplicaLag
-from app.core.observability import LATENCY, REQUESTS, RequestMetrics
+from app.core.observability import LATENCY_BUCKETS, RequestMetrics
 from app.records import Records
+from app.schemas import RecordIn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import ValidationError
 
 
 def run(coro):
@@ -251,36 +256,58 @@ def test_record_fields(body: bytes, expected: tuple[str, str] | None) -> None:
     assert record_fields(body) == expected
 
 
-def _sample(metric, name: str, labels: dict[str, str]) -> float:
-    for family in metric.collect():
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
+def _exposed(registry: CollectorRegistry) -> list[str]:
+    """The exposition's lines, without the ``_created`` times (when a series started)."""
+    lines = generate_latest(registry).decode().splitlines()
+    return [line.rsplit(" ", 1)[0] if "_created{" in line else line for line in lines]
 
 
-def test_metrics_by_the_batch_match_prometheus_own_counting() -> None:
+def test_metrics_collector_exposes_what_prometheus_own_metrics_would() -> None:
+    """Same names, types, help, labels, buckets and values as a Counter and a Histogram counting the
+    same requests (the metrics before the custom collector)."""
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
     metrics = RequestMetrics()
-    labels = {"method": "GET", "route": "/test-batching"}
+    ours.register(metrics)
+    requests = Counter("http_requests_total", "HTTP requests served", ["method", "route", "status"], registry=theirs)
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Time from request to the end of the response",
+        ["method", "route"],
+        buckets=LATENCY_BUCKETS,
+        registry=theirs,
+    )
+    assert _exposed(ours) == _exposed(theirs)  # nothing counted yet
+    samples = [("GET", "/a", 200, e) for e in (0.0005, 0.001, 0.003, 7.0, 5.0, 0.0)]
+    samples += [("GET", "/a", 503, 0.001), ("POST", "/a", 201, 0.02), ("GET", "unmatched", 404, 1e-6)]
 
-    async def requests() -> None:
-        for elapsed in (0.0005, 0.001, 0.003, 7.0):
-            metrics.record("GET", "/test-batching", 200, elapsed)
-        metrics.record("GET", "/test-batching", 503, 0.001)
-        assert _sample(REQUESTS, "http_requests_total", {**labels, "status": "200"}) == 0  # not yet added
+    async def count() -> None:  # on an event loop, as the app counts
+        for method, route, status, elapsed in samples:
+            metrics.record(method, route, status, elapsed)
 
-    run(requests())
-    metrics.flush()
-    assert _sample(REQUESTS, "http_requests_total", {**labels, "status": "200"}) == 4
-    assert _sample(REQUESTS, "http_requests_total", {**labels, "status": "503"}) == 1
-    bucket = "http_request_duration_seconds_bucket"
-    # Cumulative buckets, bounds inclusive as Histogram.observe counts them.
-    assert _sample(LATENCY, bucket, {**labels, "le": "0.001"}) == 3
-    assert _sample(LATENCY, bucket, {**labels, "le": "0.005"}) == 4
-    assert _sample(LATENCY, bucket, {**labels, "le": "5.0"}) == 4
-    assert _sample(LATENCY, bucket, {**labels, "le": "+Inf"}) == 5
-    assert _sample(LATENCY, "http_request_duration_seconds_count", labels) == 5
-    assert _sample(LATENCY, "http_request_duration_seconds_sum", labels) == pytest.approx(7.0055)
+    run(count())
+    for method, route, status, elapsed in samples:
+        requests.labels(method, route, str(status)).inc()
+        latency.labels(method, route).observe(elapsed)
+    assert _exposed(ours) == _exposed(theirs)
+    assert 'http_request_duration_seconds_bucket{le="0.001",method="GET",route="/a"} 4.0' in _exposed(ours)
+
+
+def test_metrics_of_several_workers_add_up(tmp_path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, any worker's /metrics reports the sum of all workers' counts."""
+    one, two = RequestMetrics(str(tmp_path), "1"), RequestMetrics(str(tmp_path), "2")
+    one.record("GET", "/a", 200, 0.002)
+    one.record("GET", "/a", 200, 0.02)
+    two.record("GET", "/a", 200, 0.002)
+    two.record("POST", "/a", 201, 0.5)
+    registry = CollectorRegistry()
+    registry.register(one)
+    text = generate_latest(registry).decode()
+    assert 'http_requests_total{method="GET",route="/a",status="200"} 3.0' in text
+    assert 'http_requests_total{method="POST",route="/a",status="201"} 1.0' in text
+    assert 'http_request_duration_seconds_bucket{le="0.0025",method="GET",route="/a"} 2.0' in text
+    assert 'http_request_duration_seconds_count{method="GET",route="/a"} 3.0' in text
+    assert "_created" not in text  # as prometheus_client's multiprocess mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["http-1.json", "http-2.json"]
 
 
 def test_replica_lag() -> None:
@@ -302,3 +329,69 @@ def test_replica_lag() -> None:
     assert lag.measure(False, True, None, 1005.0, 1062.0) is None
     assert lag.measure(True, False, 2000.0, 1005.0, 2000.5) == pytest.approx(995.0)
     assert lag.measure(True, False, 2000.0, None, 2000.5) is None  # nothing replayed to count from
+
+
+def _as_fastapi_reads(body: bytes) -> tuple[str, str] | None:
+    """What FastAPI makes of a JSON body for ``RecordIn``: (key, value), or None for its 422."""
+    try:
+        return tuple(RecordIn.model_validate(json.loads(body)).model_dump().values())
+    except (ValueError, ValidationError):  # json.JSONDecodeError is a ValueError
+        return None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"key": "k", "value": "v"}',
+        b'{"value": "v", "key": "k"}',
+        b'{"key": "k", "value": "v", "key": "z"}',  # duplicate names: the last one, both ways
+        b'{"key": "k", "value": ""}',
+        b'{"key": "", "value": ""}',
+        b'{"key": " ", "value": " "}',
+        json.dumps({"key": "k" * 128, "value": "v" * 4096}).encode(),
+        json.dumps({"key": "k" * 129, "value": "v"}).encode(),
+        json.dumps({"key": "k", "value": "v" * 4097}).encode(),
+        json.dumps({"key": "😀" * 128, "value": "ключ" * 1024}).encode(),
+        json.dumps({"key": "😀" * 129, "value": ""}).encode(),
+        b'{"key": "nul\\u0000", "value": "v"}',
+        b'{"key": "k", "value": "\\u0000"}',
+        b'{"key": "\\ud800", "value": "v"}',
+        b'{"key": "k", "value": "\\udfff"}',
+        b'{"key": "\\ud83d\\ude00", "value": "v"}',
+        b'{"key": "k", "value": null}',
+        b'{"key": 5, "value": "v"}',
+        b'{"key": "k", "value": 1.5}',
+        b'{"key": "k", "value": ["v"]}',
+        b'{"key": "k", "value": "v", "other": 1}',
+        b'{"key": "k"}',
+        b"{}",
+        b'["k", "v"]',
+        b'"k"',
+        b"null",
+        b"{",
+        b"",
+        b'{"key": "k", "value": NaN}',
+        b'{"key": "\xff", "value": "v"}',  # not UTF-8
+    ],
+)
+def test_the_fast_path_takes_a_body_exactly_when_fastapi_would(body: bytes) -> None:
+    """One definition of a valid body (``RecordIn``): the fast path may pass a valid body on to FastAPI,
+    but never takes one FastAPI would refuse, nor reads one differently."""
+    assert record_fields(body) == _as_fastapi_reads(body)
+
+
+def test_a_valid_body_the_fast_path_passes_on() -> None:
+    body = b'\xef\xbb\xbf{"key": "k", "value": "v"}'  # a byte order mark: json.loads skips it, orjson not
+    assert (record_fields(body), _as_fastapi_reads(body)) == (None, ("k", "v"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["key", "value", "other"]),
+        st.one_of(st.text(max_size=140), st.text(alphabet="ab\x00\ud800", max_size=3), st.integers(), st.none()),
+    )
+)
+def test_the_fast_path_agrees_with_recordin_on_any_document(doc: dict) -> None:
+    body = json.dumps(doc).encode()  # lone surrogates as \\u escapes, as a client may send them
+    assert record_fields(body) == _as_fastapi_reads(body)

@@ -10,19 +10,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 from app import __version__
 from app.api import data, health, status
-from app.api.edge import Edge
+from app.api.edge import FastPath
 from app.core import errors
 from app.core.config import Settings, get_settings, resolve_password
 from app.core.db import Database
 from app.core.observability import (
-    ACCESS_LOG,
     METRICS_CONTENT_TYPE,
     REQUEST_METRICS,
-    RequestContextMiddleware,
+    Observability,
     configure_logging,
     metrics_payload,
 )
@@ -55,9 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # uvicorn has stopped accepting and drained in-flight requests (GRACEFUL_TIMEOUT) by now.
             await db.close()
-            ACCESS_LOG.flush()
-            REQUEST_METRICS.flush()
-            log.info("stopped")
+            REQUEST_METRICS.save()
+            log.info("stopped")  # written at once, and the access lines waiting before it
 
     app = FastAPI(
         title="webapp",
@@ -84,13 +83,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(metrics_payload(), media_type=METRICS_CONTENT_TYPE)
 
     errors.install(app)
-    app.add_middleware(
-        RequestContextMiddleware,
-        access_log_enabled=settings.access_log,
-        liveness=health.health_body(),
-        probes={"/api/status": lambda: status.status_body(app)},
-        edge=Edge(app).route,
-    )
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI's schema, plus GET /health, which the fast path answers alone (app/api/health.py).
+        if app.openapi_schema is None:
+            routes = [*health.liveness.routes, *app.routes]
+            app.openapi_schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    # Each middleware added wraps the ones before: the observability layer (request ids, metrics, the
+    # access log) around the fast path (the hot requests, app/api/edge.py), around FastAPI.
+    app.add_middleware(FastPath, api=app)
+    app.add_middleware(Observability, access_log_enabled=settings.access_log)
     return app
 
 

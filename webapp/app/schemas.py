@@ -14,21 +14,32 @@ class RecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     # Both required: a body without ``value`` was stored as "", indistinguishable from an empty value
-    # sent on purpose. The edge (app/api/edge.py, record_fields) takes only bodies with both.
+    # sent on purpose. The fast path (app/api/edge.py, record_fields) reads the same limits.
     key: str = Field(min_length=1, max_length=KEY_MAX, description="required, 1-128 characters")
     value: str = Field(max_length=VALUE_MAX, description="required, 0-4096 characters (may be empty)")
 
     @field_validator("key", "value")
     @classmethod
     def _storable(cls, text: str) -> str:
-        # PostgreSQL text cannot hold NUL, and a lone surrogate (valid JSON escape) is not UTF-8.
-        if "\x00" in text:
-            raise ValueError("must not contain NUL (\\u0000) characters")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode (no lone surrogates)") from None
+        why = unstorable(text)
+        if why is not None:
+            raise ValueError(why)
         return text
+
+
+def unstorable(text: str) -> str | None:
+    """Why PostgreSQL cannot store ``text``, or None. ``RecordIn``'s check, and the fast path's
+    (app/api/edge.py)."""
+    # PostgreSQL text cannot hold NUL, and a lone surrogate (valid JSON escape) is not UTF-8.
+    if "\x00" in text:
+        return "must not contain NUL (\\u0000) characters"
+    if text.isascii():  # a flag of the string: no scan, and no surrogate possible
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (no lone surrogates)"
+    return None
 
 
 class RecordOut(BaseModel):
