@@ -48,20 +48,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import fnmatch
 import http
 import json
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote
 
-from sandbox import config, runtime
+from sandbox import config, httpclient, runtime
 from sandbox.edge.distributions import (
     S3_DOMAIN,
     Routing,
@@ -279,97 +277,6 @@ def s3_fetch(dist: DistSpec, origin: OriginSpec, method: str, path: str, request
     return Response(200, headers, body)
 
 
-# -- origin connections ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Conn:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = 0.0
-
-    def usable(self, now: float, keepalive: float) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof() and now - self.idle_since < keepalive
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
-
-
-class Pool:
-    """Keep-alive connections to origins, per local address (only ever used on the aio loop)."""
-
-    def __init__(self) -> None:
-        self._idle: dict[tuple[str, int], list[_Conn]] = {}
-
-    def take(self, addr: tuple[str, int], keepalive: float) -> _Conn | None:
-        idle = self._idle.get(addr)
-        now = time.monotonic()
-        while idle:
-            conn = idle.pop()
-            if conn.usable(now, keepalive):
-                return conn
-            conn.close()
-        return None
-
-    def give(self, addr: tuple[str, int], conn: _Conn) -> None:
-        idle = self._idle.setdefault(addr, [])
-        if len(idle) >= MAX_IDLE_PER_ORIGIN:
-            conn.close()
-            return
-        conn.idle_since = time.monotonic()
-        idle.append(conn)
-
-    def drop(self, addr: tuple[str, int]) -> None:
-        for conn in self._idle.pop(addr, []):
-            conn.close()
-
-    def close_all(self) -> None:
-        idle, self._idle = self._idle, {}
-        for conns in idle.values():
-            for conn in conns:
-                conn.close()
-
-
-async def _read_head(reader: asyncio.StreamReader) -> tuple[str, list[tuple[str, str]]]:
-    raw = await reader.readuntil(b"\r\n\r\n")
-    lines = raw[:-4].decode("latin-1").split("\r\n")
-    headers = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise ValueError(f"malformed header line {line!r}")
-        headers.append((name.strip(), value.strip()))
-    return lines[0], headers
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-async def _read_chunked(reader: asyncio.StreamReader, on_read: Any = None) -> bytes:
-    parts = []
-    total = 0
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-        if on_read:
-            on_read()
-        if size == 0:
-            # Trailers, then the empty line.
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass
-            return b"".join(parts)
-        total += size
-        if total > MAX_BODY_BYTES:
-            raise ValueError("body too large")
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
-
-
 # -- the edge server ------------------------------------------------------------------------------------
 
 
@@ -385,7 +292,7 @@ class Stats:
 class Edge(Routing):
     def __init__(self, rt: runtime.Runtime) -> None:
         self.rt = rt
-        self.pool = Pool()
+        self.pool = httpclient.Pool(MAX_IDLE_PER_ORIGIN)
         self.stats = Stats()
         self._server: asyncio.base_events.Server | None = None
         self._lock = threading.Lock()
@@ -437,7 +344,7 @@ class Edge(Routing):
             while True:
                 try:
                     async with asyncio.timeout(VIEWER_IDLE_S):
-                        request_line, headers = await _read_head(reader)
+                        request_line, headers = await httpclient.read_head(reader)
                 except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                     return
                 except asyncio.LimitOverrunError:
@@ -455,7 +362,7 @@ class Edge(Routing):
                         )
                     )
                     return
-                connection = (_header(headers, "connection") or "").lower()
+                connection = (httpclient.header(headers, "connection") or "").lower()
                 keep_alive = ("close" not in connection) if version == "HTTP/1.1" else ("keep-alive" in connection)
                 try:
                     body = await self._read_request_body(reader, writer, headers)
@@ -489,14 +396,14 @@ class Edge(Routing):
     async def _read_request_body(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: list[tuple[str, str]]
     ) -> bytes:
-        length = _header(headers, "content-length")
-        chunked = "chunked" in (_header(headers, "transfer-encoding") or "").lower()
+        length = httpclient.header(headers, "content-length")
+        chunked = "chunked" in (httpclient.header(headers, "transfer-encoding") or "").lower()
         if not chunked and not length:
             return b""
-        if (_header(headers, "expect") or "").lower() == "100-continue":
+        if (httpclient.header(headers, "expect") or "").lower() == "100-continue":
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if chunked:
-            return await _read_chunked(reader)
+            return await httpclient.read_chunked(reader, None, MAX_BODY_BYTES)
         size = int(length or "0")
         if size < 0:
             raise ValueError("negative Content-Length")
@@ -509,7 +416,7 @@ class Edge(Routing):
     ) -> Response:
         self.stats.requests += 1
         request_id = base64.urlsafe_b64encode(os.urandom(42)).decode()
-        host = _header(headers, "host") or ""
+        host = httpclient.header(headers, "host") or ""
         dist = self.select(host)
         if dist is None:
             disabled = [d.id for d in self.distributions()]
@@ -607,10 +514,13 @@ class Edge(Routing):
             for k, v in headers
             if k.lower() not in HOP_BY_HOP and k.lower() not in ("host", "x-forwarded-for", "via")
         ]
-        forwarded_for = _header(headers, "x-forwarded-for")
-        via = _header(headers, "via")
+        forwarded_for = httpclient.header(headers, "x-forwarded-for")
+        via = httpclient.header(headers, "via")
         out += [
-            ("Host", (_header(headers, "host") or origin.domain) if behaviour.forward_host else origin.domain),
+            (
+                "Host",
+                (httpclient.header(headers, "host") or origin.domain) if behaviour.forward_host else origin.domain,
+            ),
             ("X-Forwarded-For", f"{forwarded_for}, {viewer_ip}" if forwarded_for else viewer_ip),
             ("Via", f"{via}, {dist.via}" if via else dist.via),
             ("X-Amz-Cf-Id", request_id),
@@ -633,8 +543,7 @@ class Edge(Routing):
             if conn is None:
                 attempt += 1
                 try:
-                    async with asyncio.timeout(origin.connect_timeout):
-                        reader, writer = await asyncio.open_connection(*addr)
+                    conn = await httpclient.connect(addr, origin.connect_timeout)
                 except TimeoutError:
                     failure = OriginFailure(
                         504, "CloudFront attempted to establish a connection with the origin, but it timed out."
@@ -643,7 +552,6 @@ class Edge(Routing):
                 except OSError:
                     failure = OriginFailure(502, "CloudFront wasn't able to connect to the origin.")
                     continue
-                conn = _Conn(reader, writer)
             try:
                 response, reusable = await self._round_trip(conn, origin, method, request, reused)
             except _Stale:
@@ -683,7 +591,7 @@ class Edge(Routing):
 
     @staticmethod
     async def _round_trip(
-        conn: _Conn, origin: OriginSpec, method: str, request: bytes, reused: bool
+        conn: httpclient.Conn, origin: OriginSpec, method: str, request: bytes, reused: bool
     ) -> tuple[Response, bool]:
         loop = asyncio.get_running_loop()
         reader = conn.reader
@@ -701,7 +609,7 @@ class Edge(Routing):
 
             while True:
                 try:
-                    status_line, headers = await _read_head(reader)
+                    status_line, headers = await httpclient.read_head(reader)
                 except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
                     # Nothing at all came back on a connection we had kept: the origin closed it while idle.
                     if reused and (not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial):
@@ -715,14 +623,14 @@ class Edge(Routing):
                 progress()  # 1xx interim responses: skip them
             progress()
             no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-            length = _header(headers, "content-length")
-            chunked = "chunked" in (_header(headers, "transfer-encoding") or "").lower()
-            connection = (_header(headers, "connection") or "").lower()
+            length = httpclient.header(headers, "content-length")
+            chunked = "chunked" in (httpclient.header(headers, "transfer-encoding") or "").lower()
+            connection = (httpclient.header(headers, "connection") or "").lower()
             reusable = (version == "HTTP/1.1" and "close" not in connection) or "keep-alive" in connection
             if no_body:
                 body = b""
             elif chunked:
-                body = await _read_chunked(reader, progress)
+                body = await httpclient.read_chunked(reader, progress, MAX_BODY_BYTES)
             elif length is not None:
                 size = int(length)
                 if size > MAX_BODY_BYTES:

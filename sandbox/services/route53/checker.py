@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox import runtime
+from sandbox import httpclient, runtime
 
 log = logging.getLogger("sandbox.route53")
 
@@ -175,28 +175,6 @@ def _elb_region(name: str) -> str | None:
     return None
 
 
-async def _read_body_prefix(reader: asyncio.StreamReader, headers: dict[str, str], limit: int) -> bytes:
-    """Up to limit bytes of a response body (Content-Length, chunked or read-until-close framing)."""
-    body = b""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        while len(body) < limit:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                break
-            body += await reader.readexactly(size)
-            await reader.readexactly(2)
-        return body[:limit]
-    if "content-length" in headers:
-        return await reader.readexactly(min(int(headers["content-length"]), limit))
-    while len(body) < limit:
-        chunk = await reader.read(limit - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return body
-
-
 async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
     """One health checker request against the endpoint a health check names."""
     kind = check.type_
@@ -218,7 +196,7 @@ async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
             f"{name}:{port}).",
         )
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr), CONNECT_TIMEOUT_S)
+        conn = await httpclient.connect(addr, CONNECT_TIMEOUT_S)
     except TimeoutError:
         return Probe(
             False,
@@ -244,19 +222,15 @@ async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nAccept: */*\r\n"
             "Connection: close\r\n\r\n"
         )
-        writer.write(request.encode("latin-1"))
+        conn.writer.write(request.encode("latin-1"))
         search = check.search_string if kind.endswith("STR_MATCH") else None
         try:
             async with asyncio.timeout(RESPONSE_TIMEOUT_S):
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                status = int(lines[0].split(" ", 2)[1])
-                headers = {}
-                for line in lines[1:]:
-                    key, sep, value = line.partition(":")
-                    if sep:
-                        headers[key.strip().lower()] = value.strip()
-                body = await _read_body_prefix(reader, headers, SEARCH_BYTES) if search is not None else b""
+                status_line, headers = await httpclient.read_head(conn.reader, strict=False)
+                status = int(status_line.split(" ", 2)[1])
+                body = (
+                    await httpclient.read_body_prefix(conn.reader, headers, SEARCH_BYTES) if search is not None else b""
+                )
         except TimeoutError:
             return Probe(
                 False,
@@ -274,9 +248,9 @@ async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
             )
         return Probe(True, f"Success: {seen}")
     finally:
-        writer.close()
+        conn.writer.close()
         with contextlib.suppress(Exception):
-            await writer.wait_closed()
+            await conn.writer.wait_closed()
 
 
 # -- the checkers --------------------------------------------------------------------------------------
