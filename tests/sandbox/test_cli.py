@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
@@ -129,6 +130,11 @@ def test_liveness_and_status_do_not_depend_on_what_the_sandbox_holds(tmp_path):
             MasterUsername="probe",
             MasterUserPassword="probe-password-1",
         )
+        # The live sandbox starts a PostgreSQL node for the cluster: "creating" until it is up.
+        deadline = time.monotonic() + 120
+        while rds.describe_db_clusters(DBClusterIdentifier="probe")["DBClusters"][0]["Status"] != "available":
+            assert time.monotonic() < deadline, "the probe cluster never became available"
+            time.sleep(0.5)
         rds.create_db_cluster_snapshot(DBClusterIdentifier="probe", DBClusterSnapshotIdentifier="probe-snapshot")
         assert "already running" in cli.up(cfg)
         result = _sandbox_cli("status", port=cfg.port, state_dir=tmp_path)
