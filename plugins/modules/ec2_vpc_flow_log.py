@@ -139,9 +139,15 @@ def delete_flow_log(client, flow_log_id):
     """Delete one flow log; False when it was already gone.
 
     DeleteFlowLogs answers 200 and names the ids it could not delete in Unsuccessful, with their error
-    (InvalidFlowLogId.NotFound for one deleted meanwhile): the call itself does not fail for them.
+    (InvalidFlowLogId.NotFound for one deleted meanwhile). The same code may also come back as the call's
+    own error (moto raises it; Terraform's AWS provider accepts both shapes), so both mean "gone".
     """
-    response = client.delete_flow_logs(FlowLogIds=[flow_log_id])
+    try:
+        response = client.delete_flow_logs(FlowLogIds=[flow_log_id])
+    except botocore.exceptions.ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "InvalidFlowLogId.NotFound":
+            return False
+        raise
     for item in response.get("Unsuccessful") or []:
         error = item.get("Error", {})
         if error.get("Code") == "InvalidFlowLogId.NotFound":

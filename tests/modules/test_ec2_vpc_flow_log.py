@@ -59,6 +59,12 @@ def test_delete_reads_the_unsuccessful_ids_of_a_successful_call() -> None:
         mod.delete_flow_log(Client([denied]), "fl-1")
 
 
+def test_delete_of_a_flow_log_gone_meanwhile_is_no_change_whatever_the_error_shape(sandbox, aws) -> None:
+    """The sandbox (moto) answers an unknown id with the call's own InvalidFlowLogId.NotFound error."""
+    mod = _module()
+    assert mod.delete_flow_log(aws("ec2", "us-east-1"), "fl-0123456789abcdef0") is False
+
+
 def test_module_create_modify_delete(sandbox, aws):
     prefix = f"flt-{uuid.uuid4().hex[:8]}"
     run = run_playbook(TARGET, sandbox_port=sandbox.port, extra_vars={"flow_log_prefix": prefix})
