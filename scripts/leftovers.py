@@ -22,9 +22,7 @@ Exit status: 0 when nothing is left behind, 1 when something is, 2 when AWS cann
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.deployment import Deployment, clients, connect, read_inventory  # noqa: E402 - after sys.path
 
 LEFT, ON_PURPOSE, BY_AWS = "left behind", "kept on purpose", "kept by AWS"
 
@@ -43,66 +43,6 @@ class Found:
     name: str
     verdict: str = LEFT
     note: str = ""
-
-
-@dataclass
-class Deployment:
-    project: str
-    environment: str
-    regions: list[str]
-    sandbox: bool  # the inventory's aws_environment names an endpoint: the sandbox's
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.project}-{self.environment}"
-
-
-def read_inventory(path: str) -> Deployment:
-    tool = Path(sys.executable).parent / "ansible-inventory"  # the venv's, beside this interpreter
-    command = [str(tool) if tool.exists() else "ansible-inventory", "-i", path, "--list"]
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"cannot read the inventory {path}: {proc.stderr.strip()[-500:]}")
-    hostvars = json.loads(proc.stdout)["_meta"]["hostvars"]
-    # Regional hosts carry region_role; the global host's services are asked in us-east-1.
-    regions = sorted({v["aws_region"] for v in hostvars.values() if "region_role" in v and "aws_region" in v})
-    host = next(iter(hostvars.values()), {})
-    if not regions or "project_name" not in host:
-        raise SystemExit(f"{path} has no regional host with aws_region and project_name: is it this project's?")
-    endpoint = (host.get("aws_environment") or {}).get("AWS_ENDPOINT_URL")
-    return Deployment(host["project_name"], host["deployment_environment"], regions, bool(endpoint))
-
-
-def clients(session: Any, region: str) -> Callable[[str], Any]:
-    """client("ec2") -> a client for region. Few retries, short connect timeout: a stopped sandbox
-    should be reported at once, not after botocore's back-off."""
-    from botocore.config import Config
-
-    config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
-    return lambda service: session.client(service, region_name=region, config=config)
-
-
-def connect(deployment: Deployment) -> tuple[Any, str]:
-    """A boto3 session and the account id; exits naming the fix when AWS (or the sandbox) cannot be asked."""
-    import boto3
-    import botocore.exceptions
-
-    if deployment.sandbox and not os.environ.get("AWS_ENDPOINT_URL"):
-        from sandbox import config
-
-        os.environ.update(config.load().client_env())  # what the inventory's aws_environment sets
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
-    session = boto3.session.Session()
-    try:
-        return session, clients(session, "us-east-1")("sts").get_caller_identity()["Account"]
-    except botocore.exceptions.EndpointConnectionError:
-        fix = "start it with `make sandbox-up` (same SANDBOX_PORT)" if deployment.sandbox else "check AWS_ENDPOINT_URL"
-        raise SystemExit(f"nothing answers at {endpoint}: {fix}") from None
-    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ClientError) as e:
-        raise SystemExit(
-            f"no usable AWS credentials ({e}): set AWS_PROFILE or log in (aws sso login); "
-            'for the sandbox, eval "$(make -s sandbox-env)"'
-        ) from None
 
 
 def _tag(tags: list[dict[str, str]] | None, key: str = "Name") -> str:
