@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env leftovers sandbox-outage sandbox-restore bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env leftovers sandbox-outage sandbox-restore sandbox-outbox bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ sandbox-outage: bootstrap ## Take a whole region dark: make sandbox-outage REGIO
 sandbox-restore: bootstrap ## Bring a dark region back: make sandbox-restore REGION=us-east-1
 	@test -n "$(REGION)" || { echo "name the region: make sandbox-restore REGION=us-east-1 (or us-west-2)" >&2; exit 2; }
 	@$(PY) -m sandbox restore $(REGION)
+
+sandbox-outbox: bootstrap ## SNS deliveries (email, SMS, HTTP attempts) the sandbox made: make sandbox-outbox [SINCE=2026-01-31T12:00:00Z]
+	@$(PY) -m sandbox outbox $(if $(SINCE),--since $(SINCE))
 
 bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (prints req/s, p50, p99)
 	$(PY) scripts/bench_webapp.py

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -370,6 +371,35 @@ def restore(cfg: SandboxConfig, region: str) -> str:
     return f"region {region} restored" + ("" if result.get("changed") else " (it was not dark)")
 
 
+def outbox(cfg: SandboxConfig, since: str | None, as_json: bool, confirm: str | None) -> str:
+    """The SNS outbox (GET /_sandbox/sns/outbox): every delivery attempt, oldest first; or "click" the
+    confirmation link of an address's pending email subscriptions (--confirm)."""
+    if confirm:
+        result = _control(cfg, "sns/confirm", {"endpoint": confirm})
+        return "\n".join(f"confirmed {arn}" for arn in result["confirmed"])  # type: ignore[union-attr]
+    _require_running(cfg)
+    query = "?" + urllib.parse.urlencode({"since": since}) if since else ""
+    try:
+        with urllib.request.urlopen(f"{cfg.endpoint}/_sandbox/sns/outbox{query}", timeout=30) as resp:  # noqa: S310 - loopback
+            records = json.load(resp)["messages"]
+    except urllib.error.HTTPError as exc:
+        raise SandboxError(json.load(exc).get("error", exc.reason)) from None
+    if as_json:
+        return json.dumps({"messages": records}, indent=1)
+    lines = []
+    for r in records:
+        outcome = "delivered" if r["delivered"] else "FAILED"
+        status = f" HTTP {r['status']}" if r["status"] is not None else ""
+        topic = (r["topic_arn"] or "(direct)").rsplit(":", 3)[-3:]
+        lines.append(f"{r['time']}  {r['type']:<24} {r['protocol']:<10} {r['endpoint']}  {outcome}{status}")
+        lines.append(f"    topic {':'.join(topic)}  message {r['message_id']}  subject {r['subject'] or '-'}")
+        if r.get("error"):
+            lines.append(f"    error: {r['error']}")
+        first = (r["message"] or "").splitlines()[0] if r["message"] else ""
+        lines.append(f"    {first[:160]}")
+    return "\n".join(lines) if lines else "the outbox is empty" + (f" since {since}" if since else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -384,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
     fault_parser.add_argument("args", nargs="*", metavar="key=value", default=[])
     serving_parser = sub.add_parser("serving", help="wait until the edge (SANDBOX_URL) serves the app")
     serving_parser.add_argument("--timeout", type=float, default=120)
+    outbox_parser = sub.add_parser("outbox", help="SNS deliveries: email, SMS and HTTP attempts, oldest first")
+    outbox_parser.add_argument("--since", help="only those at or after this ISO 8601 time (UTC if no zone)")
+    outbox_parser.add_argument("--json", action="store_true", help="print the JSON of GET /_sandbox/sns/outbox")
+    outbox_parser.add_argument("--confirm", metavar="ADDRESS", help="follow the confirmation link sent to ADDRESS")
     serve_parser = sub.add_parser("serve", help="run the server in the foreground")
     serve_parser.add_argument("--port", type=int)
     serve_parser.add_argument("--state-dir", type=Path)
@@ -404,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "fault":
             print(fault(cfg, args.name, args.args))
+            return 0
+        if args.command == "outbox":
+            print(outbox(cfg, args.since, args.json, args.confirm))
             return 0
         if args.command == "serving":
             print(serving(cfg, args.timeout))

@@ -30,6 +30,7 @@ EXTENSIONS = [
     "services.cloudfront.patches",
     "services.ecs.patches",
     "services.elbv2.patches",
+    "services.sns.patches",
     # The live extensions: they run what moto only records (sandbox/runtime.py is their shared base).
     "services.rds.provider",
     "services.ecs.provider",
@@ -37,6 +38,7 @@ EXTENSIONS = [
     "services.route53.provider",
     "edge.provider",
     "services.s3.provider",
+    "services.sns.provider",
     # Last, so that it sees every request first: control routes, outages, reset.
     "control",
 ]

@@ -1,0 +1,1 @@
+"""SNS: moto fidelity for subscription confirmation (patches.py) and real deliveries (provider.py)."""
