@@ -28,6 +28,7 @@ class Deployment:
     regions: list[str]
     sandbox: bool  # the inventory's aws_environment names an endpoint: the sandbox's
     roles: dict[str, str] = field(default_factory=dict)  # region -> primary | secondary
+    settings: dict[str, Any] = field(default_factory=dict)  # the primary host's variables, as the inventory holds them
 
     @property
     def prefix(self) -> str:
@@ -58,7 +59,10 @@ def read_inventory(path: str) -> Deployment:
     if not roles or "project_name" not in host:
         raise SystemExit(f"{path} has no regional host with aws_region and project_name: is it this project's?")
     endpoint = (host.get("aws_environment") or {}).get("AWS_ENDPOINT_URL")
-    return Deployment(host["project_name"], host["deployment_environment"], sorted(roles), bool(endpoint), roles)
+    primary = next((v for v in hostvars.values() if v.get("region_role") == "primary"), host)
+    return Deployment(
+        host["project_name"], host["deployment_environment"], sorted(roles), bool(endpoint), roles, primary
+    )
 
 
 def clients(session: Any, region: str, *, connect_timeout: float = 5, read_timeout: float = 60) -> Callable[[str], Any]:

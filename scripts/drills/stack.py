@@ -1,0 +1,162 @@
+"""The deployed stack as the AWS APIs report it: one snapshot of the facts the drills watch, and the
+verdict "as deployed" (writer in the primary region, desired counts met, everything healthy).
+
+Only Describe/List/Get calls, the same against the sandbox and against AWS. A region whose APIs do
+not answer (a dark region) is a fact of the snapshot, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scripts.deployment import Deployment, clients
+
+# Facts are flat: key -> value, so that a change of any value is a transition the timeline can show.
+# key examples: ("ecs", "us-east-1") -> "3/3", ("target", "us-east-1", "10.10.1.5:8000") -> "healthy".
+Facts = dict[tuple[str, ...], str]
+
+
+@dataclass
+class Snapshot:
+    facts: Facts = field(default_factory=dict)
+    # Per region: its ECS service ("<cluster> <service>"), target groups and Aurora cluster, for the faults.
+    services: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tasks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> running tasks
+    writer_instances: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> {id, az}
+
+    def get(self, *key: str) -> str | None:
+        return self.facts.get(key)
+
+    def problems(self, deployment: Deployment) -> list[str]:
+        """What differs from the stack as deployed; [] when it is as deployed."""
+        found = []
+        for region in deployment.regions:
+            if self.get("api", region) != "answers":
+                found.append(f"{region}: its APIs do not answer ({self.get('api', region)})")
+                continue
+            ecs = self.get("ecs", region)
+            if ecs is None:
+                found.append(f"{region}: no ECS service of {deployment.prefix}-{region} (run `make deploy`)")
+            elif not _counts_met(ecs):
+                found.append(f"{region}: ECS service running/desired {ecs}")
+            unhealthy = [k[2] for k, v in self.facts.items() if k[:2] == ("target", region) and v != "healthy"]
+            if unhealthy:
+                found.append(f"{region}: targets not healthy: {', '.join(sorted(unhealthy))}")
+            cluster = self.get("aurora", region)
+            if cluster != "available":
+                found.append(f"{region}: Aurora cluster {deployment.prefix}-{region}-aurora is {cluster or 'missing'}")
+        writer = self.get("global-writer")
+        if writer != deployment.primary:
+            found.append(f"the global database's writer is {writer or 'unknown'}, not the primary {deployment.primary}")
+        for key, value in self.facts.items():
+            if key[0] == "health-check" and value != "healthy":
+                found.append(f"Route 53 health check {key[1]} is {value}")
+        return found
+
+
+def _counts_met(running_desired: str) -> bool:
+    running, desired = running_desired.split("/")
+    return int(desired) > 0 and running == desired
+
+
+def read(deployment: Deployment, session: Any) -> Snapshot:
+    """One snapshot of every watched fact, region by region, then the global layer."""
+    snap = Snapshot()
+    for region in deployment.regions:
+        client = clients(session, region, connect_timeout=2, read_timeout=10)
+        try:
+            _read_region(snap, deployment, region, client)
+            snap.facts[("api", region)] = "answers"
+        except Exception as exc:  # a dark region or a refused call is a fact, not a crash
+            snap.facts[("api", region)] = _short(exc)
+    _read_global(snap, deployment, session)
+    return snap
+
+
+def _read_region(snap: Snapshot, deployment: Deployment, region: str, client: Callable[[str], Any]) -> None:
+    prefix = f"{deployment.prefix}-{region}"
+    ecs = client("ecs")
+    for cluster_arn in ecs.list_clusters()["clusterArns"]:
+        cluster = cluster_arn.split("/")[-1]
+        if not cluster.startswith(prefix):
+            continue
+        arns = ecs.list_services(cluster=cluster_arn)["serviceArns"]
+        for service in ecs.describe_services(cluster=cluster_arn, services=arns)["services"] if arns else []:
+            snap.facts[("ecs", region)] = f"{service['runningCount']}/{service['desiredCount']}"
+            snap.services[region] = (cluster, service["serviceName"])
+            _read_targets(snap, region, client("elbv2"), [lb["targetGroupArn"] for lb in service["loadBalancers"]])
+            task_arns = ecs.list_tasks(cluster=cluster_arn, serviceName=service["serviceName"])["taskArns"]
+            tasks = ecs.describe_tasks(cluster=cluster_arn, tasks=task_arns)["tasks"] if task_arns else []
+            snap.tasks[region] = [t for t in tasks if t["lastStatus"] == "RUNNING"]
+    rds = client("rds")
+    for cluster in rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": [f"{prefix}-aurora"]}])[
+        "DBClusters"
+    ]:
+        snap.facts[("aurora", region)] = cluster["Status"]
+        writer = next((m["DBInstanceIdentifier"] for m in cluster["DBClusterMembers"] if m["IsClusterWriter"]), "")
+        snap.facts[("aurora-writer", region)] = writer or "none"
+        if writer:
+            (instance,) = rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"]
+            snap.writer_instances[region] = {"id": writer, "az": instance.get("AvailabilityZone", "")}
+    cloudwatch = client("cloudwatch")
+    for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]:
+        snap.facts[("alarm", alarm["AlarmName"])] = alarm["StateValue"]
+
+
+def _read_targets(snap: Snapshot, region: str, elbv2: Any, group_arns: list[str]) -> None:
+    for arn in group_arns:
+        for target in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]:
+            where = f"{target['Target']['Id']}:{target['Target'].get('Port', '')}"
+            snap.facts[("target", region, where)] = target["TargetHealth"]["State"]
+
+
+def _read_global(snap: Snapshot, deployment: Deployment, session: Any) -> None:
+    """The global cluster's writer, asked in the primary region, else in the secondary (a dark primary's
+    RDS API does not answer); and the Route 53 health checks (their control plane is in us-east-1; while
+    a region is dark the checks' verdicts still come from the checkers, as on AWS)."""
+    snap.facts[("global-writer",)] = "unknown"
+    for region in (deployment.primary, deployment.secondary):
+        rds = clients(session, region, connect_timeout=2, read_timeout=10)("rds")
+        try:
+            (cluster,) = rds.describe_global_clusters(GlobalClusterIdentifier=f"{deployment.prefix}-global")[
+                "GlobalClusters"
+            ]
+        except Exception as exc:  # try the other region
+            snap.facts[("global-writer",)] = f"unknown ({_short(exc)})"
+            continue
+        writer = next((m["DBClusterArn"] for m in cluster["GlobalClusterMembers"] if m["IsWriter"]), "")
+        snap.facts[("global-writer",)] = writer.split(":")[3] if writer else "none"
+        break
+    try:
+        _read_health_checks(
+            snap, deployment, clients(session, "us-east-1", connect_timeout=2, read_timeout=10)("route53")
+        )
+    except Exception as exc:
+        snap.facts[("route53",)] = _short(exc)
+
+
+def _read_health_checks(snap: Snapshot, deployment: Deployment, route53: Any) -> None:
+    checks = route53.list_health_checks()["HealthChecks"]
+    ids = [c["Id"] for c in checks]
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 10):  # ListTagsForResources takes 10 ids at a time
+        batch = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=ids[start : start + 10])
+        for tagset in batch["ResourceTagSets"]:
+            name = next((t["Value"] for t in tagset["Tags"] if t["Key"] == "Name"), "")
+            if name.startswith(f"{deployment.prefix}-"):
+                names[tagset["ResourceId"]] = name
+    for check in checks:
+        if check["Id"] not in names or check["HealthCheckConfig"]["Type"] == "CALCULATED":
+            continue  # a calculated check has no checkers' observations of its own
+        observations = route53.get_health_check_status(HealthCheckId=check["Id"])["HealthCheckObservations"]
+        healthy = sum(o["StatusReport"]["Status"].startswith("Success") for o in observations)
+        # Route 53 calls an endpoint healthy when more than 18 % of its checkers say so.
+        verdict = "healthy" if observations and healthy / len(observations) > 0.18 else "unhealthy"
+        snap.facts[("health-check", names[check["Id"]])] = verdict
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,93 @@
+"""The drills' figures from recorded outcomes and events (no sandbox needed)."""
+
+from __future__ import annotations
+
+from scripts.drills import measure
+from scripts.drills.load import Outcome
+from scripts.drills.scenarios import SCENARIOS
+from scripts.drills.stack import Snapshot
+from scripts.drills.watch import Event, is_trouble
+
+
+def _reads(times: list[float], ok: bool = True) -> list[Outcome]:
+    return [Outcome("read", t, t + 0.01, 200 if ok else 502, ok) for t in times]
+
+
+def test_impact_counts_failures_and_the_longest_gap_between_successes():
+    outcomes = _reads([0.0, 0.5, 1.0]) + _reads([1.5, 2.0, 2.5], ok=False) + _reads([3.0, 3.5])
+    figures = measure.impact(outcomes, 0.0, 4.0)["read"]
+    assert (figures["total"], figures["failed"]) == (8, 3)
+    assert figures["error_rate"] == 0.375
+    assert figures["longest_gap_s"] == 2.0  # last success at 1.01, next at 3.01
+    assert figures["errors"] == {"502": 3}
+
+
+def test_impact_counts_the_time_before_the_first_success_and_after_the_last():
+    figures = measure.impact(_reads([2.0]), 0.0, 10.0)["read"]
+    assert figures["longest_gap_s"] == 7.99  # 2.01 .. 10.0
+    assert measure.impact([], 0.0, 10.0)["write"] == {
+        "total": 0, "failed": 0, "error_rate": None, "longest_gap_s": 10.0, "errors": {}
+    }  # fmt: skip
+
+
+def test_recovery_is_the_first_success_after_the_first_failure_and_none_when_uninterrupted():
+    outcomes = _reads([10.0, 11.0], ok=False) + _reads([12.0, 13.0])
+    outcomes += [Outcome("write", 10.5, 10.6, 201, True, "k", 1)]
+    found = measure.recovery(outcomes, fault=9.0)
+    assert found["first_read_s"] == 3.01
+    assert found["first_write_s"] is None
+
+
+def test_detection_takes_the_first_trouble_of_each_kind_after_the_fault():
+    events = [
+        Event(1.0, "target", "us-east-1 10.0.0.1:8000", "initial", "healthy"),  # before the fault, and healthy
+        Event(6.0, "ecs", "us-east-1", "3/3", "2/3"),
+        Event(8.0, "target", "us-east-1 10.0.0.1:8000", "healthy", "draining"),
+        Event(9.0, "ecs", "us-east-1", "2/3", "3/3"),  # recovery, not trouble
+        Event(20.0, "alarm", "hawa-sandbox-us-east-1-unhealthy-hosts", "OK", "ALARM"),
+        Event(21.0, "sns", "email oncall@example.com", "", "ALARM: ..."),
+    ]
+    found = measure.detection(events, fault=5.0)
+    assert found["first"] == 1.0 and found["ecs"] == 1.0
+    assert found["target"] == 3.0 and found["alarm"] == 15.0 and found["notification"] == 16.0
+    assert found["health_check"] is None
+    assert not is_trouble(events[3]) and is_trouble(events[1])
+
+
+def test_the_verdict_names_each_budget_line_and_fails_on_a_lost_write():
+    scenario = SCENARIOS["single-container"]
+    result = {
+        "detection": {"first": 2.0},
+        "recovery": {"full_capacity_s": 20.0, "first_read_s": None, "first_write_s": None, "recovered_s": 20.0},
+        "impact": measure.impact(_reads([6.0, 7.0]), 5.0, 8.0) | {"write": measure.impact([], 5.0, 8.0)["write"]},
+        "rpo": {"lost_writes": 1, "rpo_s": 0.4},
+        "as_deployed_after": True,
+    }
+    verdict = measure.verdict(scenario, result)
+    lines = {x["what"]: x for x in verdict["lines"]}
+    assert lines["detection (s)"]["met"] and lines["recovery (s)"]["met"]
+    assert not lines["lost writes"]["met"] and not verdict["met"]
+
+
+def test_a_stack_not_as_deployed_names_what_differs():
+    from scripts.deployment import Deployment
+
+    deployment = Deployment(
+        "hawa", "sandbox", ["us-east-1", "us-west-2"], True, {"us-east-1": "primary", "us-west-2": "secondary"}
+    )
+    snap = Snapshot()
+    for region in deployment.regions:
+        snap.facts[("api", region)] = "answers"
+        snap.facts[("ecs", region)] = "3/3"
+        snap.facts[("aurora", region)] = "available"
+    snap.facts[("global-writer",)] = "us-east-1"
+    assert snap.problems(deployment) == []
+    snap.facts[("ecs", "us-east-1")] = "2/3"
+    snap.facts[("target", "us-east-1", "10.0.0.1:8000")] = "unhealthy"
+    snap.facts[("global-writer",)] = "us-west-2"
+    snap.facts[("api", "us-west-2")] = "ServiceUnavailable"
+    problems = snap.problems(deployment)
+    assert "us-east-1: ECS service running/desired 2/3" in problems
+    assert "us-east-1: targets not healthy: 10.0.0.1:8000" in problems
+    assert any("writer is us-west-2" in p for p in problems)
+    assert any(p.startswith("us-west-2: its APIs do not answer") for p in problems)
