@@ -34,7 +34,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.posts.append((self.path, dict(self.headers), json.loads(body)))
+                try:
+                    doc = json.loads(body)
+                except ValueError:  # RawMessageDelivery: the message alone
+                    doc = {"Type": "raw", "Message": body.decode()}
+                receiver.posts.append((self.path, dict(self.headers), doc))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -186,6 +190,17 @@ def test_confirm_subscription_needs_the_token_and_pending_gets_nothing(sandbox, 
     wait_for("the notification", lambda: receiver.of_type("Notification"))
     time.sleep(0.3)  # the pending one would have been sent at the same moment
     assert [path for path, _, _ in receiver.of_type("Notification")] == ["/confirmed"]
+
+
+def test_raw_message_delivery_posts_the_message_alone(sns, receiver):
+    topic_arn = topic(sns)
+    endpoint = f"http://127.0.0.1:{receiver.port}/raw"
+    sns.subscribe(TopicArn=topic_arn, Protocol="http", Endpoint=endpoint, Attributes={"RawMessageDelivery": "true"})
+    _, _, doc = wait_for("the confirmation", lambda: receiver.of_type("SubscriptionConfirmation"))[0]
+    sns.confirm_subscription(TopicArn=topic_arn, Token=doc["Token"])
+    sns.publish(TopicArn=topic_arn, Message="not: {json")
+    _, headers, raw = wait_for("the raw message", lambda: receiver.of_type("raw"))[0]
+    assert raw["Message"] == "not: {json" and headers["x-amz-sns-message-type"] == "Notification"
 
 
 def test_endpoints_off_loopback_are_never_contacted(sandbox, sns, receiver):

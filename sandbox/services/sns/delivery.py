@@ -158,8 +158,11 @@ class Postman:
                 f"{message}\n\n--\nIf you wish to stop receiving notifications from this topic, please click or "
                 f"visit the link below to unsubscribe:\n{doc['UnsubscribeURL']}"
             )
-        elif subscription.protocol == "sms":
-            body = message
+        elif subscription.protocol == "sms" or (
+            subscription.protocol in HTTP_PROTOCOLS
+            and str(subscription.attributes.get("RawMessageDelivery", "false")).lower() == "true"
+        ):
+            body = message  # RawMessageDelivery: the message alone, as AWS posts it
         else:
             body = json.dumps(doc)
         self._send(subscription, doc, body, subject, retries=retry_policy(subscription))
