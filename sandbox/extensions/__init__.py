@@ -38,6 +38,7 @@ EXTENSIONS = [
     "services.route53.provider",
     "edge.provider",
     "services.s3.provider",
+    "services.cloudwatch.provider",
     "services.sns.provider",
     # Last, so that it sees every request first: control routes, outages, reset.
     "control",

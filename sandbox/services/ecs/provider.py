@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox import patches, runtime
+from sandbox.services.ecs import metrics as ecs_metrics
 from sandbox.services.ecs.model import moto_now, new_deployment_id, primary_deployment
 from sandbox.services.ecs.scheduler import Scheduler
 
@@ -298,3 +299,5 @@ def install(app: Any) -> None:
     rt.route("POST", "faults/kill-az", sched.kill_az_route)
     rt.route("GET", "ecs/tasks", sched.tasks_route)
     sched.start()
+    # AWS/ECS CPUUtilization and MemoryUtilization of each service, from its task processes.
+    rt.every("ecs-metrics", ecs_metrics.PUBLISH_INTERVAL_S, ecs_metrics.Usage(sched, rt.is_dark).sample)

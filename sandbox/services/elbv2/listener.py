@@ -70,6 +70,7 @@ from urllib.parse import parse_qsl
 
 import httptools
 
+from sandbox.services.elbv2 import metrics as alb_metrics
 from sandbox.services.elbv2.health import HealthCheck as HealthCheck  # re-exported: the provider and tests build specs
 from sandbox.services.elbv2.health import TargetGroupSpec as TargetGroupSpec
 from sandbox.services.elbv2.health import TargetHealth, _Group, _Target
@@ -494,6 +495,7 @@ class _Exchange:
         "client_keep_alive",
         "done",
         "got_bytes",
+        "group_arn",
         "head_request",
         "head_sent",
         "last",
@@ -504,6 +506,7 @@ class _Exchange:
         "request",
         "retried",
         "reused",
+        "started",
         "until_close",
         "upstream",
     )
@@ -526,7 +529,8 @@ class _Exchange:
         self.reused = False
         self.retried = False
         self.paused = False
-        self.last = self.loop.time()
+        self.last = self.started = self.loop.time()
+        self.group_arn = ""  # the target group the request went to (CloudWatch's TargetGroup dimension)
 
     def start(self) -> None:
         self.client.balancer.active.add(self)
@@ -561,6 +565,9 @@ class _Exchange:
     def response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], upstream_keep_alive: bool
     ) -> None:
+        self.client.balancer.traffic.answered(
+            self.client.listener.spec.load_balancer_arn, self.group_arn, status, self.loop.time() - self.started
+        )
         kept: list[bytes] = [b"HTTP/1.1 %d %s\r\n" % (status, reason or _reason(status))]
         drop: set[bytes] = set()
         has_length = chunked = False
@@ -828,6 +835,7 @@ class _ClientConnection(asyncio.Protocol):
         self.finish(keep_alive)
 
     def reply_error(self, status: int, request: _Request) -> None:
+        self.balancer.traffic.generated(self.listener.spec.load_balancer_arn, status)
         self.send(
             _generated(
                 status, _error_page(status), b"text/html", request.keep_alive, head_only=request.method == b"HEAD"
@@ -991,6 +999,7 @@ class Balancer(TargetHealth):
         self.active: set[_Exchange] = set()
         self.dark: set[str] = set()
         self._wake = asyncio.Event()
+        self.traffic = alb_metrics.Traffic()
         self._tasks: list[asyncio.Task[None]] = []
         self._probes: set[asyncio.Task[None]] = set()
 
@@ -1002,6 +1011,7 @@ class Balancer(TargetHealth):
         balancer._tasks = [
             balancer.loop.create_task(balancer._health_loop()),
             balancer.loop.create_task(balancer._sweep_loop()),
+            balancer.loop.create_task(balancer._metrics_loop()),
         ]
         return balancer
 
@@ -1135,22 +1145,28 @@ class Balancer(TargetHealth):
 
     def dispatch(self, conn: _ClientConnection, request: _Request) -> None:
         listener = conn.listener
+        balancer_arn = listener.spec.load_balancer_arn
+        self.traffic.request(balancer_arn)
         action = listener.route(request, conn.client_ip)
         head_only = request.method == b"HEAD"
         if action.kind == "forward":
-            target = self._choose(action)
-            if target is None:
+            chosen = self._choose(action)
+            if chosen is None:
                 conn.reply_error(503, request)
                 return
+            group_arn, target = chosen
+            self.traffic.routed(balancer_arn, group_arn)
             addr = self.resolve(target[0], target[1])
             if addr is None:
                 conn.reply_error(502, request)
                 return
             exchange = _Exchange(conn, request, addr, listener.upstream_request(request, conn))
+            exchange.group_arn = group_arn
             conn.exchange = exchange
             exchange.start()
         elif action.kind == "redirect":
             status = 302 if action.redirect.get("StatusCode") == "HTTP_302" else 301
+            self.traffic.generated(balancer_arn, status)
             location = redirect_location(action.redirect, request, listener.spec).encode("latin-1", "replace")
             conn.send(
                 _generated(
@@ -1164,26 +1180,62 @@ class Balancer(TargetHealth):
                 request.keep_alive,
             )
         else:
+            self.traffic.generated(balancer_arn, action.status)
             conn.send(
                 _generated(action.status, action.body, action.content_type.encode(), request.keep_alive, (), head_only),
                 request.keep_alive,
             )
 
-    def _choose(self, action: Action) -> tuple[str, int] | None:
+    def _choose(self, action: Action) -> tuple[str, tuple[str, int]] | None:
+        """(target group ARN, target) for a forward action, or None when nothing is routable."""
         groups = action.groups
         if len(groups) == 1:
-            group = self.groups.get(groups[0][0])
-            return group.pick() if group is not None else None
-        total = sum(weight for _arn, weight in groups)
-        if total <= 0:
-            return None
-        point = random.random() * total  # noqa: S311 - load spreading, not security
-        for arn, weight in groups:
-            point -= weight
-            if point < 0 and weight > 0:
-                group = self.groups.get(arn)
-                return group.pick() if group is not None else None
-        return None
+            arn = groups[0][0]
+        else:
+            total = sum(weight for _arn, weight in groups)
+            if total <= 0:
+                return None
+            point = random.random() * total  # noqa: S311 - load spreading, not security
+            for arn, weight in groups:  # noqa: B007 - the chosen arn is used after the loop
+                point -= weight
+                if point < 0 and weight > 0:
+                    break
+            else:
+                return None
+        group = self.groups.get(arn)
+        target = group.pick() if group is not None else None
+        return None if target is None else (arn, target)
+
+    async def _metrics_loop(self) -> None:
+        """Every PUBLISH_INTERVAL_S: the interval's AWS/ApplicationELB metrics into CloudWatch."""
+        while True:
+            await asyncio.sleep(alb_metrics.PUBLISH_INTERVAL_S)
+            try:
+                self.publish_metrics()
+            except Exception:
+                log.exception("ALB metrics: publishing failed (will retry)")
+
+    def publish_metrics(self) -> None:
+        scopes: dict[str, tuple[str, str]] = {}
+        attachments: dict[tuple[str, str], alb_metrics.Attachment] = {}
+        for listener in list(self.listeners.values()):
+            spec = listener.spec
+            scopes[spec.load_balancer_arn] = spec.scope
+            for rule in spec.rules:
+                for group_arn in rule.action.group_arns():
+                    group = self.groups.get(group_arn)
+                    if group is None or (spec.load_balancer_arn, group_arn) in attachments:
+                        continue
+                    states = [t.state for t in group.targets.values()]
+                    attachments[(spec.load_balancer_arn, group_arn)] = alb_metrics.Attachment(
+                        spec.scope,
+                        spec.load_balancer_arn,
+                        group_arn,
+                        healthy=states.count("healthy"),
+                        unhealthy=states.count("unhealthy"),
+                        registered=sum(1 for state in states if state != "draining"),
+                    )
+        alb_metrics.publish(self.traffic, attachments.values(), scopes, lambda region: region in self.dark)
 
     async def _sweep_loop(self) -> None:
         """Once a second: 504 for targets silent past the idle timeout; close idle client connections."""

@@ -482,12 +482,14 @@ class HealthCheckers:
         if now - state.last_metric < METRIC_PERIOD_S:
             return
         state.last_metric = now
-        from moto.cloudwatch.models import cloudwatch_backends
+        from sandbox.services.cloudwatch import metrics
 
         value = 1.0 if state.healthy else 0.0
         dims = [{"Name": "HealthCheckId", "Value": state.check_id}]
         try:
-            cloudwatch_backends[state.account_id][METRIC_REGION].put_metric_data(
+            metrics.put_many(  # nothing while us-east-1 is dark: its CloudWatch takes no data
+                state.account_id,
+                METRIC_REGION,
                 "AWS/Route53",
                 [
                     {"MetricName": "HealthCheckStatus", "Value": value, "Dimensions": dims, "Unit": "None"},
