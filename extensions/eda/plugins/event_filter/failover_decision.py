@@ -244,11 +244,13 @@ def main(event: dict[str, Any], **args: Any) -> dict[str, Any]:
     snapshot = event.get("region_signals")
     if not isinstance(snapshot, dict):
         return event
-    key = json.dumps(args, sort_keys=True, default=str)
+    # The source carries the settings rendered from the inventory; the filter's own arguments override them.
+    settings = {**(snapshot.get("decision_settings") or {}), **args}
+    key = json.dumps(settings, sort_keys=True, default=str)
     decider = _DECIDERS.get(key)
     if decider is None:
-        decider = _DECIDERS[key] = Decider(Settings.from_args(args))
+        decider = _DECIDERS[key] = Decider(Settings.from_args(settings))
     event["decision"] = decider.observe(snapshot)
-    if args.get("status_file"):
-        write_status(str(args["status_file"]), decider.status(snapshot))
+    if settings.get("status_file"):
+        write_status(str(settings["status_file"]), decider.status(snapshot))
     return event
