@@ -55,3 +55,19 @@ if ! pg_bin >/dev/null; then
     exit 1
   fi
 fi
+
+# Java 17 or later: ansible-rulebook (the automatic failover controller, docs/automatic-failover.md) runs its
+# rules engine on the JVM.
+java_major() {
+  command -v java >/dev/null 2>&1 || return 1
+  java -version 2>&1 | awk -F '"' '/version/ { split($2, v, "."); print (v[1] == 1 ? v[2] : v[1]); exit }'
+}
+if [ "$(java_major || echo 0)" -lt 17 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing the Debian package 'openjdk-17-jre-headless' (Java 17 for ansible-rulebook)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
+  else
+    echo "bootstrap: Java 17 or later not found (ansible-rulebook needs it): install 'openjdk-17-jre-headless' (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; Fedora: sudo dnf install java-17-openjdk-headless)" >&2
+    exit 1
+  fi
+fi
