@@ -408,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("outage", "take a region dark"), ("restore", "bring a dark region back")):
         sub.add_parser(name, help=text).add_argument("region", choices=REGIONS)
     fault_parser = sub.add_parser(
-        "fault", help="inject a finer fault: kill-task, kill-az, stop-database, start-database"
+        "fault",
+        help="inject a finer fault: kill-task, kill-az, stop-database, start-database,"
+        " crash-db-instance region=R [instance=ID] (SIGKILL an Aurora instance's PostgreSQL; default: the writer)",
     )
     fault_parser.add_argument("name")
     fault_parser.add_argument("args", nargs="*", metavar="key=value", default=[])

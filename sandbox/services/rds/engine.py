@@ -1,11 +1,15 @@
-"""Live Aurora PostgreSQL: each cluster a real PostgreSQL node, each global database real streaming replication.
+"""Live Aurora PostgreSQL: each DB instance a real PostgreSQL node, each global database real streaming replication.
 
 The engine behind sandbox/services/rds/provider.py (which patches moto's RDS API onto it):
 
-- **Members.** Every aurora-postgresql DB cluster is one :class:`Member`: a PostgreSQL node (sandbox/postgres.py,
-  ``fast=True``: no fsync) on a local port fixed for the cluster's life, published in the runtime's name map for
-  the cluster's ``Endpoint`` and ``ReaderEndpoint`` on the cluster's ``Port``. A member is the writer when it is
-  standalone or the writer (``IsWriter``) of its global cluster, otherwise a streaming hot standby of that writer.
+- **Members.** Every aurora-postgresql DB cluster is one :class:`Member`. It starts with one PostgreSQL node, its
+  head (sandbox/postgres.py, ``fast=True``: no fsync, synchronous_commit on); the first DB instance created takes
+  that node, every other instance is a node of its own, a streaming hot standby of the head (instances.py). The
+  head is the writer when the cluster is standalone or the writer (``IsWriter``) of its global cluster, otherwise
+  a streaming hot standby of that writer. The cluster's ``Endpoint`` and ``ReaderEndpoint`` lead to two forwarders
+  (fixed local ports for the cluster's life): the head, and the readers in turn; each instance's endpoint to its
+  node. A crashed writer fails over to a reader; FailoverDBCluster and RebootDBInstance act on the nodes
+  (failover.py).
 - **Reconcile.** A member is brought to what it should be by :meth:`Fleet.kick` on a thread of its own: initdb or
   pg_basebackup, start, promote, pg_rewind an old primary, re-point a standby at a new writer. Nothing is done while
   its region is dark or its databases are stopped; the restore hooks kick again. An old primary that lost the writer
@@ -25,7 +29,6 @@ computed here, so even a failed statement logged by the server does not show it.
 from __future__ import annotations
 
 import collections
-import contextlib
 import secrets
 import shutil
 import threading
@@ -36,6 +39,8 @@ from typing import Any
 
 from sandbox import runtime
 from sandbox.postgres import HOST, PostgresError, _check_traversable, make_base_dir, server_user
+from sandbox.services.rds.failover import ClusterFailover
+from sandbox.services.rds.instances import ClusterInstances
 from sandbox.services.rds.nodes import (
     ENGINE,
     EVENT_CATEGORIES,
@@ -61,7 +66,7 @@ from sandbox.services.rds.sampling import ReplicationFacts
 __all__ = ["ENGINE", "SAMPLE_INTERVAL_S", "AuroraError", "Fleet", "Member"]
 
 
-class Fleet(NodeLifecycle, GlobalOperations, ReplicationFacts):
+class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, ReplicationFacts):
     """Every live Aurora cluster and global cluster of this sandbox process."""
 
     def __init__(self, rt: runtime.Runtime) -> None:
@@ -161,8 +166,10 @@ class Fleet(NodeLifecycle, GlobalOperations, ReplicationFacts):
     def cluster_created(self, record: Any, password: str | None) -> Member:
         """A new aurora-postgresql cluster: register it, publish its endpoints, provision it in the background."""
         account, region, cluster_id = self.key(record)
-        data_dir = self.root / region / cluster_id / record.db_cluster_resource_id.lower() / "pgdata"
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        base_dir = self.root / region / cluster_id / record.db_cluster_resource_id.lower()
+        base_dir.mkdir(parents=True, exist_ok=True)
+        base_dir = base_dir.resolve()  # as the nodes see their folders (the data root may be a symlink)
+        data_dir = base_dir / "pgdata"
         node = AuroraNode(
             data_dir=data_dir, port=runtime.free_port(), password=self._password, superuser=INTERNAL_SUPERUSER,
             fast=True, cluster_name=cluster_id,
@@ -170,6 +177,7 @@ class Fleet(NodeLifecycle, GlobalOperations, ReplicationFacts):
         member = Member(
             record=record, account=account, region=region, cluster_id=cluster_id, node=node,
             master_username=record.master_username, database_name=record.database_name, password_to_set=password,
+            base_dir=base_dir, writer_forwarder=Forwarder(self.rt), reader_forwarder=Forwarder(self.rt),
         )  # fmt: skip
         with self._lock:
             self._members[self.key(record)] = member
@@ -322,28 +330,24 @@ class Fleet(NodeLifecycle, GlobalOperations, ReplicationFacts):
 
     def _crash(self, member: Member) -> None:
         with member.lock:
+            for reader in member.readers():
+                with reader.lock:
+                    self._stop_instance(reader, "immediate")
             self._stop_node(member, "immediate")
 
     # -- names -------------------------------------------------------------------------------------
 
     def _publish(self, member: Member) -> None:
+        """The cluster endpoint and reader endpoint lead to the cluster's forwarders, each instance's to its node."""
         record = member.record
-        names = [(record.endpoint, int(record.port)), (record.reader_endpoint, int(record.port))]
-        for name, port in [*names, *member.instance_endpoints.values()]:
-            self.rt.publish(name, port, member.node.port)
+        names = [(record.endpoint, int(record.port), member.writer_forwarder),
+                 (record.reader_endpoint, int(record.port), member.reader_forwarder)]  # fmt: skip
+        for name, port, forwarder in names:
+            self.rt.publish(name, port, forwarder.port if forwarder is not None else member.node.port)
             member.published.append((name, port))
-
-    def instance_added(self, member: Member, instance_id: str, address: str, port: int) -> None:
-        member.instance_endpoints[instance_id] = (address, int(port))
-        self.rt.publish(address, int(port), member.node.port)
-        member.published.append((address, int(port)))
-
-    def instance_removed(self, member: Member, instance_id: str) -> None:
-        entry = member.instance_endpoints.pop(instance_id, None)
-        if entry is not None:
-            self.rt.unpublish(*entry)
-            with contextlib.suppress(ValueError):
-                member.published.remove(entry)
+        for inst in list(member.instances.values()):
+            self.rt.publish(*inst.endpoint, inst.node.port)
+        self._route(member)
 
     def _unpublish(self, member: Member) -> None:
         for name, port in member.published:
@@ -356,11 +360,14 @@ class Fleet(NodeLifecycle, GlobalOperations, ReplicationFacts):
 
     # -- events ------------------------------------------------------------------------------------
 
-    def _event(self, member: Member, event_id: str, *, source: Member, target: Member | None = None) -> None:
+    def _event(
+        self, member: Member, event_id: str, *, source: Member, target: Member | None = None, instance: str = ""
+    ) -> None:
         target = target or member
         message = EVENT_MESSAGES[event_id].format(
-            target=target.cluster_id, target_region=target.region, source=source.cluster_id, source_region=source.region
-        )
+            target=target.cluster_id, target_region=target.region, source=source.cluster_id,
+            source_region=source.region, instance=instance,
+        )  # fmt: skip
         categories = EVENT_CATEGORIES.get(event_id, ["global failover"])
         self._events.append(
             {
@@ -388,6 +395,10 @@ class Fleet(NodeLifecycle, GlobalOperations, ReplicationFacts):
                 self._globals.clear()
                 self._db_stopped.clear()
                 self._events.clear()
+        for member in members:
+            for forwarder in (member.writer_forwarder, member.reader_forwarder):
+                if forwarder is not None:
+                    forwarder.close()
         for glob in globs:
             glob.forwarder.close()
             if delete:

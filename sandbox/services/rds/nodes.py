@@ -52,7 +52,21 @@ EVENT_MESSAGES = {
     "RDS-EVENT-0241": "Finished resynchronizing members of DB cluster {source} in Region {source_region} after global failover.",
     "RDS-EVENT-0397": "Aurora finished changing the DNS name that the global writer endpoint resolves to.",
 }
-EVENT_CATEGORIES = {"RDS-EVENT-0170": ["creation"]}  # every other one: global failover
+# RDS events of a failover within a cluster (Aurora User Guide, "DB cluster events", category failover).
+EVENT_MESSAGES.update(
+    {
+        "RDS-EVENT-0069": "Cluster failover failed, check the health of your cluster instances and try again.",
+        "RDS-EVENT-0071": "Completed failover to DB instance: {instance}.",
+        "RDS-EVENT-0072": "Started same AZ failover to DB instance: {instance}.",
+        "RDS-EVENT-0073": "Started cross AZ failover to DB instance: {instance}.",
+    }
+)
+EVENT_CATEGORIES = {  # every other one: global failover
+    "RDS-EVENT-0170": ["creation"],
+    **{event: ["failover"] for event in ("RDS-EVENT-0069", "RDS-EVENT-0071", "RDS-EVENT-0072", "RDS-EVENT-0073")},
+}
+# A reader that has not streamed from its upstream for this long, while the upstream runs, is resynchronised.
+RESYNC_AFTER_S = 10.0
 
 
 class AuroraError(Exception):
@@ -92,7 +106,37 @@ class AuroraNode(PostgresNode):
     cluster_name: str = ""
 
     def _server_options(self) -> str:
-        return f"{super()._server_options()} -c cluster_name={self.cluster_name} -c track_commit_timestamp=on"
+        # Small servers: a sandbox region runs one per DB instance (docs/sandbox.md: within 2 GB for both regions).
+        small = "-c shared_buffers=16MB -c max_connections=100 -c max_wal_size=256MB -c work_mem=2MB"
+        return f"{super()._server_options()} -c cluster_name={self.cluster_name} -c track_commit_timestamp=on {small}"
+
+    @property
+    def ready_marker(self) -> Path:
+        """Written once the data folder is complete (initdb or pg_basebackup finished)."""
+        return self.data_dir.parent / "ready"
+
+    def postmaster_pid(self) -> int | None:
+        """The pid in postmaster.pid when that process is alive (no subprocess: the sampler asks every tick)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def kill(self) -> list[int]:
+        """SIGKILL the postmaster and every process it started (a crash of the server); the pids killed."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            return []
+        pids = [pid, *_children(pid)]
+        for each in pids:
+            with contextlib.suppress(OSError):
+                os.kill(each, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(each) for each in pids):
+            time.sleep(0.02)
+        return pids
 
     def checkpoint_lsn(self) -> tuple[str, str]:
         """(database cluster state, latest checkpoint location) from pg_controldata of a stopped node."""
@@ -102,16 +146,10 @@ class AuroraNode(PostgresNode):
 
     def memory_kb(self) -> int | None:
         """Proportional set size (kB) of the postmaster and its children, or None when not running."""
-        try:
-            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
+        pid = self.postmaster_pid()
+        if pid is None:
             return None
-        pids = [pid]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                        pids.append(int(entry.name))
+        pids = [pid, *_children(pid)]
         total = 0
         for each in pids:
             with contextlib.suppress(OSError):
@@ -119,6 +157,24 @@ class AuroraNode(PostgresNode):
                     if line.startswith("Pss:"):
                         total += int(line.split()[1])
         return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 @dataclass
@@ -133,8 +189,45 @@ class Sample:
 
 
 @dataclass(eq=False)
+class Instance:
+    """One DB instance of a cluster and its own node.
+
+    The cluster's head instance (``Member.head_id``) shares its node with the Member (``Member.node``): the writer of
+    a primary or standalone cluster, or, in a secondary, the instance that replicates from the global writer. Every
+    other instance is a reader: a streaming hot standby of the head's node in the same region.
+    """
+
+    instance_id: str
+    record: Any  # moto's DBInstanceClustered
+    node: AuroraNode
+    endpoint: tuple[str, int]
+    status: str = "creating"
+    running: bool = False
+    deleted: bool = False
+    # Diverged from the head's history (an old writer, or the reader of a rewound head): pg_rewind before it streams.
+    needs_rewind: bool = False
+    streaming: bool = False  # streams from the head (at the last sample)
+    in_sync: bool = False  # in the head's synchronous quorum, streaming (at the last sample)
+    last_streaming_at: float = field(default_factory=time.monotonic)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    reconciling: bool = False
+    again: bool = False
+    failed_at: float | None = None
+    last_error: str | None = None
+
+    @property
+    def tier(self) -> int:
+        tier = getattr(self.record, "promotion_tier", None)
+        return 1 if tier is None else int(tier)
+
+    @property
+    def availability_zone(self) -> str | None:
+        return getattr(self.record, "availability_zone", None)
+
+
+@dataclass(eq=False)
 class Member:
-    """One aurora-postgresql DB cluster and its node."""
+    """One aurora-postgresql DB cluster: its head node and its DB instances."""
 
     record: Any  # moto's DBCluster
     account: str
@@ -155,8 +248,15 @@ class Member:
     resync_after_failover: bool = False
     resyncing: bool = False
     published: list[tuple[str, int]] = field(default_factory=list)
-    # DB instances of the cluster (moto's records): their endpoints lead to the cluster's node too.
-    instance_endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # The DB instances, by identifier; head_id names the one whose node is ``node`` (None: no instance claimed it).
+    instances: dict[str, Instance] = field(default_factory=dict)
+    head_id: str | None = None
+    base_dir: Path | None = None  # every node of the cluster lives under it
+    # The cluster endpoint (always the head) and the reader endpoint (the readers, else the head).
+    writer_forwarder: Forwarder | None = None
+    reader_forwarder: Forwarder | None = None
+    failing_over: bool = False  # a failover within the cluster runs (its thread owns the nodes)
+    sync_names: str | None = None  # synchronous_standby_names last set on the head
     lock: threading.RLock = field(default_factory=threading.RLock)
     reconciling: bool = False
     again: bool = False
@@ -176,11 +276,16 @@ class Member:
 
     @property
     def ready_marker(self) -> Path:
-        return self.node.data_dir.parent / "ready"
+        return self.node.ready_marker
 
     @property
     def initialized(self) -> bool:
         return self.ready_marker.exists()
+
+    def readers(self) -> list[Instance]:
+        """The instances other than the head, in promotion order (tier, then identifier)."""
+        found = [i for i in list(self.instances.values()) if i.instance_id != self.head_id and not i.deleted]
+        return sorted(found, key=lambda i: (i.tier, i.instance_id))
 
 
 @dataclass(eq=False)
@@ -202,27 +307,48 @@ class Global:
 
 
 class Forwarder:
-    """A loopback TCP listener that pipes every connection to the current target; ``retarget`` cuts them all."""
+    """A loopback TCP listener that pipes every connection to one of its targets.
+
+    One target: the cluster or global writer endpoint. Several: the reader endpoint, which takes them in turn (and
+    the next one when a target refuses). ``retarget`` drops the connections to targets no longer listed.
+    """
 
     def __init__(self, rt: runtime.Runtime) -> None:
         self._rt = rt
-        self.target: tuple[str, int] | None = None
-        self._transports: set[asyncio.BaseTransport] = set()
+        self.targets: list[tuple[str, int]] = []
+        self._turn = 0
+        self._transports: dict[tuple[str, int], set[asyncio.BaseTransport]] = {}
         self._server: asyncio.base_events.Server = rt.call(asyncio.start_server(self._handle, HOST, 0))
         self.port: int = self._server.sockets[0].getsockname()[1]
 
+    @property
+    def target(self) -> tuple[str, int] | None:
+        return self.targets[0] if self.targets else None
+
+    async def _open(self) -> tuple[tuple[str, int], asyncio.StreamReader, asyncio.StreamWriter] | None:
+        targets = list(self.targets)
+        self._turn += 1
+        for index in range(len(targets)):
+            target = targets[(self._turn + index) % len(targets)]
+            try:
+                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), 5)
+            except (OSError, TimeoutError):
+                continue
+            return target, up_reader, up_writer
+        return None
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        target = self.target
-        if target is None:
+        opened = await self._open()
+        if opened is None:
             writer.transport.abort()
             return
-        try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*target), 5)
-        except (OSError, TimeoutError):
-            writer.transport.abort()
-            return
+        target, up_reader, up_writer = opened
         pair = (writer.transport, up_writer.transport)
-        self._transports.update(pair)
+        if target not in self.targets:  # retargeted while connecting
+            for transport in pair:
+                transport.abort()
+            return
+        self._transports.setdefault(target, set()).update(pair)
         try:
             tasks = [asyncio.create_task(_pipe(reader, up_writer)), asyncio.create_task(_pipe(up_reader, writer))]
             _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -230,27 +356,28 @@ class Forwarder:
                 task.cancel()
         finally:
             for transport in pair:
-                self._transports.discard(transport)
+                self._transports.get(target, set()).discard(transport)
                 transport.abort()
 
-    def retarget(self, target: tuple[str, int] | None) -> None:
-        """Lead new connections to target; existing ones are dropped when the target changes."""
-        if target == self.target:
+    def retarget(self, target: tuple[str, int] | list[tuple[str, int]] | None) -> None:
+        """Lead new connections to target(s); connections to a target no longer listed are dropped."""
+        targets = [] if target is None else list(target) if isinstance(target, list) else [target]
+        if targets == self.targets:
             return
-        self.target = target
-        self._rt.aio.call_soon_threadsafe(self._drop_all)
+        self.targets = targets
+        self._rt.aio.call_soon_threadsafe(self._drop_stale)
 
-    def _drop_all(self) -> None:
-        for transport in list(self._transports):
-            transport.abort()
-        self._transports.clear()
+    def _drop_stale(self) -> None:
+        for target in [t for t in self._transports if t not in self.targets]:
+            for transport in self._transports.pop(target):
+                transport.abort()
 
     def close(self) -> None:
         def stop() -> None:
             self._server.close()
-            self._drop_all()
+            self._drop_stale()
 
-        self.target = None
+        self.targets = []
         self._rt.aio.call_soon_threadsafe(stop)
 
 
@@ -267,15 +394,53 @@ def _operation_name(glob: Global) -> str:
 
 
 def _wait_replay(member: Member, lsn: str, timeout: float, *, strictly_after: bool) -> None:
+    wait_node_replay(member.node, lsn, timeout, strictly_after=strictly_after, name=member.cluster_id)
+
+
+def wait_node_replay(node: AuroraNode, lsn: str, timeout: float, *, strictly_after: bool, name: str = "") -> None:
     op = ">" if strictly_after else ">="
     deadline = time.monotonic() + timeout
     while True:
-        done = member.node.execute(f"SELECT pg_last_wal_replay_lsn() {op} %s::pg_lsn", (lsn,))[0][0]
+        done = node.execute(f"SELECT pg_last_wal_replay_lsn() {op} %s::pg_lsn", (lsn,))[0][0]
         if done:
             return
         if time.monotonic() > deadline:
-            raise PostgresError(f"{member.cluster_id} did not replay up to {lsn} within {timeout:.0f}s")
+            raise PostgresError(f"{name or node.cluster_name} did not replay up to {lsn} within {timeout:.0f}s")
         time.sleep(0.05)
+
+
+def lsn_value(text: str | None) -> int:
+    """'16/B374D848' as a number (-1 for none), to compare WAL positions."""
+    if not text:
+        return -1
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def set_sync_names(node: AuroraNode, value: str) -> None:
+    """synchronous_standby_names on a running writer, applied at once (waiting commits are re-evaluated)."""
+    from psycopg import sql
+
+    with node.connect() as conn:
+        conn.execute(sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def follow_node(node: AuroraNode, upstream: AuroraNode, name: str) -> None:
+    """Point a running standby's WAL receiver at upstream's node (after a failover or a port change)."""
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    current = conninfo_to_dict(node.execute("SHOW primary_conninfo")[0][0] or "")
+    if str(current.get("port")) == str(upstream.port):
+        return
+    target = make_conninfo(host=HOST, port=upstream.port, user=upstream.superuser, password=upstream.password)
+    with node.connect() as conn:
+        # The statement carries the internal password: never in the server log, even when it fails.
+        conn.execute("SET log_min_error_statement = panic")
+        conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(target)))
+        conn.execute("SELECT pg_reload_conf()")
+    log.info("aurora %s: now replicates from port %d", name, upstream.port)
 
 
 @contextlib.contextmanager
@@ -288,10 +453,14 @@ def _admin_session(member: Member) -> Iterator[Any]:
 
 
 def _wait_streaming(member: Member, timeout: float) -> bool:
+    return wait_node_streaming(member.node, timeout)
+
+
+def wait_node_streaming(node: AuroraNode, timeout: float) -> bool:
     """Give a started standby's WAL receiver a moment to connect (so its first sample says connected)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = member.node.execute("SELECT status FROM pg_stat_wal_receiver")
+        rows = node.execute("SELECT status FROM pg_stat_wal_receiver")
         if rows and rows[0][0] == "streaming":
             return True
         time.sleep(0.05)

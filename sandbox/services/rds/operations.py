@@ -18,6 +18,7 @@ from sandbox.services.rds.nodes import (
     _operation_name,
     _wait_replay,
     log,
+    set_sync_names,
 )
 
 
@@ -190,9 +191,15 @@ class GlobalOperations:
     def _promote(self, glob: Global, writer: Member, target: Member) -> None:
         with target.lock:
             target.node.promote()
+            # Its copy of the old primary's settings names the old primary's readers in its synchronous quorum:
+            # none follows it yet (the watch adds its own readers as they stream).
+            set_sync_names(target.node, "")
+            target.sync_names = ""
         writer.record.is_writer = False
         target.record.is_writer = True
         self._retarget(glob)
+        self._route(target)
+        self._route(writer)
 
     def _rejoin(self, glob: Global, new_writer: Member, *, wait: bool) -> None:
         """Reconcile every other member onto the new writer; with wait, give them REJOIN_WAIT_S to get there."""

@@ -1,5 +1,5 @@
-"""Aurora PostgreSQL runs for real: every aurora-postgresql cluster is a PostgreSQL server, every global database
-streams from its writer, and global switchover / failover act on the servers (engine: sandbox/services/rds/engine.py).
+"""Aurora PostgreSQL runs for real: every DB instance of an aurora-postgresql cluster is a PostgreSQL server, every
+global database streams from its writer, and global switchover / failover act on the servers (engine: sandbox/services/rds/engine.py).
 
 What plain moto only records, and what AWS does instead:
 
@@ -16,7 +16,26 @@ What plain moto only records, and what AWS does instead:
   password of its own (ModifyDBCluster MasterUserPassword on it is ``InvalidDBClusterStateFault``).
 - **ModifyDBCluster** MasterUserPassword changes the real password; a new identifier or port republishes the names.
 - **DeleteDBCluster** stops the node, deletes its data and unpublishes its names (status ``deleting``).
-- **DB instances** stay moto's records, but do not claim ``available`` before their cluster's node is.
+- **DB instances** are nodes (engine: instances.py, failover.py). The first instance of a cluster takes the node the
+  cluster started with; every other one is a PostgreSQL server of its own, a streaming hot standby of that head in
+  the same region (in a secondary, cascading from the head that replicates from the global writer). The cluster
+  ``Endpoint`` leads to the writer, the ``ReaderEndpoint`` to the available readers in turn (to the writer when
+  there is none), each instance's endpoint to its own node. ``DBClusterMembers`` shows ``IsClusterWriter`` for
+  the instance whose node takes writes (none in a secondary); DescribeDBInstances shows ``creating``,
+  ``available``, ``rebooting`` or ``deleting`` as the node is. A writer acknowledges a commit once one streaming
+  reader has it (``synchronous_standby_names = ANY 1 (...)``), as Aurora's shared storage does.
+- **A crashed writer** (its PostgreSQL process dies, e.g. the ``crash-db-instance`` fault) fails over by itself
+  within a few seconds to the reader of the lowest promotion tier that was in the writer's quorum (ties: the one
+  that received the most WAL): RDS-EVENT-0072 (same AZ) or 0073, the cluster endpoint and the global writer
+  endpoint follow, RDS-EVENT-0071; the old writer comes back as a reader (pg_rewind). With no such reader the
+  writer is restarted in place. No acknowledged commit is lost either way.
+- **FailoverDBCluster** (optional TargetDBInstanceIdentifier): Status ``failing-over``, then ``available``; the
+  writer is shut down cleanly first, then the target promoted (no acknowledged write lost); the same events.
+  Refused on a secondary cluster of a global database, with fewer than two instances, or for a target that is the
+  writer or not available (InvalidDBInstanceState), as the API reference lists.
+- **RebootDBInstance**: a reader restarts alone; the writer restarts together with its readers and stays the writer
+  (Aurora does not fail over on a reboot). ``ForceFailover=true`` is ``InvalidParameterCombination``: the API
+  allows it only for Multi-AZ DB instances, which Aurora instances are not.
 - **Global clusters.** ``Endpoint`` (``<id>.global-<random>.global.rds.amazonaws.com``) is published on port 5432 to a
   forwarder that always leads to the current writer and drops its connections when the writer moves. Members show
   ``SynchronizationStatus`` from real replication (``connected`` while the standby streams from the writer,
@@ -42,22 +61,26 @@ What plain moto only records, and what AWS does instead:
 - **Outages.** ``rt.on_outage(region)`` stops the region's nodes at once (a crash); restore starts them again (an old
   primary that lost the writer role meanwhile comes back as a standby, never as a second writer).
   ``POST /_sandbox/faults/stop-database`` / ``start-database`` ``{"region": ...}`` do the same without an outage.
+  ``POST /_sandbox/faults/crash-db-instance`` ``{"region": ..., "instance": ...}`` SIGKILLs one instance's PostgreSQL
+  (default: the current writer of the region's cluster; in a secondary region, the instance that replicates from
+  the primary) and answers ``{"region", "cluster", "instance", "role", "killed_pids"}``.
   ``GET /_sandbox/aurora`` lists clusters, nodes, roles, lag, operations and recent events (``?memory=1``: PSS).
 
 Where the sandbox differs from AWS:
 
-- One node per cluster: DB instances (writer, readers) are records only, and the ReaderEndpoint leads to that same
-  node, so on a primary it accepts writes (on AWS it reaches the read-only replicas when there are any).
-- Nodes run with ``fsync=off`` and ``synchronous_commit=off`` (``fast=True``: a sandbox, not a store of record). A
-  crash of the *machine* can corrupt a node; a crash of a node (outage, stop-database) loses the commits of its
-  last few hundred milliseconds (at most 3 x wal_writer_delay), as asynchronous commit documents, and a failover
-  loses what the secondary had not received yet, as on AWS. A switchover shuts the primary down cleanly first, so it
-  loses nothing.
+- Streaming replication stands for Aurora's shared storage: a reader lags its writer by milliseconds, and a
+  secondary region's readers cascade from the instance that replicates from the primary region. A cluster without
+  instances still serves on its cluster endpoint (the node it started with); on AWS it has nothing to connect to.
+  A crashed writer is detected by the sampler's watch (every 2 s), a reader that crashed leaves the writer's quorum
+  at the next watch (commits wait until then), and a crashed secondary head is restarted in place.
+- Nodes run with ``fsync=off`` (``fast=True``: a sandbox, not a store of record) and ``synchronous_commit=on``. A
+  crash of the *machine* can corrupt a node; a crash of a node's process (the crash-db-instance fault, an outage,
+  stop-database) loses no acknowledged commit. A global failover loses what the secondary had not received yet, as
+  on AWS; a switchover shuts the primary down cleanly first, so it loses nothing.
 - The master user's password is checked as SCRAM-SHA-256; ``rds.force_ssl`` and other parameter-group values are
   records only (no TLS). ManageMasterUserPassword uses moto's generated secret value.
 - DB clusters of other engines, and global clusters of them, stay records (switchover/failover of them is refused).
-- Operations take about a second instead of minutes; StopDBCluster/StartDBCluster and FailoverDBCluster (within a
-  region) are moto's records only.
+- Operations take about a second instead of minutes; StopDBCluster/StartDBCluster are moto's records only.
 """
 
 from __future__ import annotations
@@ -285,10 +308,8 @@ def _patch_statuses(engine: aurora.Fleet) -> None:
 
     def instance_status(self: Any) -> str:
         status = self.__dict__.get("_sandbox_status", "available")
-        cluster = self.backend.clusters.get(self.db_cluster_identifier)
-        member = engine.member_of(cluster) if cluster is not None else None
-        if status == "available" and member is not None and member.status == "creating":
-            return "creating"
+        if status == "available":
+            return engine.instance_status(self) or status
         return status
 
     def set_instance_status(self: Any, value: str) -> None:
@@ -298,18 +319,23 @@ def _patch_statuses(engine: aurora.Fleet) -> None:
 
 
 def _patch_instances(engine: aurora.Fleet) -> None:
-    """DB instances: their endpoints lead to the cluster's node."""
-    from moto.rds.models import DBInstanceClustered, RDSBackend
+    """DB instances: each its own node; DBClusterMembers, FailoverDBCluster and RebootDBInstance act on them."""
+    from moto.rds import exceptions
+    from moto.rds.models import DBCluster, DBInstanceClustered, RDSBackend
+    from moto.rds.responses import RDSResponse
 
     original_create_instance = RDSBackend.create_db_instance
     original_delete_instance = RDSBackend.delete_db_instance
+    original_failover = RDSBackend.failover_db_cluster
+    original_reboot = RDSResponse.reboot_db_instance
+    members_property = DBCluster.db_cluster_members
 
     def create_db_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
         database = original_create_instance(self, db_kwargs)
         if isinstance(database, DBInstanceClustered):
             member = engine.member_of(database.cluster)
             if member is not None:
-                engine.instance_added(member, database.db_instance_identifier, database.address, database.port)
+                engine.instance_added(member, database)
         return database
 
     def delete_db_instance(self: Any, db_instance_identifier: str, *args: Any, **kwargs: Any) -> Any:
@@ -320,8 +346,57 @@ def _patch_instances(engine: aurora.Fleet) -> None:
                 engine.instance_removed(member, database.db_instance_identifier)
         return database
 
+    def db_cluster_members(self: Any) -> list[dict[str, Any]]:
+        entries = members_property.fget(self)
+        member = engine.member_of(self)
+        if member is not None:
+            # The writer is the instance whose node takes writes; a secondary cluster has none (all readers).
+            for entry in entries:
+                entry["IsClusterWriter"] = engine.is_cluster_writer(member, entry["DBInstanceIdentifier"])
+        return entries
+
+    def failover_db_cluster(
+        self: Any, db_cluster_identifier: str, target_db_instance_identifier: str | None = None
+    ) -> Any:
+        record = self.clusters.get(db_cluster_identifier)
+        member = engine.member_of(record) if record is not None else None
+        if member is None:
+            return original_failover(self, db_cluster_identifier, target_db_instance_identifier)
+        try:
+            engine.failover_cluster(member, target_db_instance_identifier)
+        except aurora.AuroraError as exc:
+            _raise_as_rds(exc)
+        return record
+
+    def r_reboot_db_instance(response: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        identifier = response.params.get("DBInstanceIdentifier")
+        database = response.backend.databases.get(identifier)
+        if database is None:
+            raise exceptions.DBInstanceNotFoundError(identifier)
+        member = engine.member_of(database.cluster) if isinstance(database, DBInstanceClustered) else None
+        if member is None:
+            return original_reboot(response)
+        if str(response.params.get("ForceFailover", "false")).lower() == "true":
+            # The API's constraint: no forced failover for an instance that is not Multi-AZ, which an Aurora
+            # instance never is (Aurora fails over with FailoverDBCluster).
+            raise _fault(
+                "InvalidParameterCombination",
+                f"ForceFailover cannot be used with DB instance {identifier}: it is not a Multi-AZ DB instance."
+                " To fail over an Aurora DB cluster, call FailoverDBCluster",
+            )
+        try:
+            engine.reboot_instance(member, identifier)
+        except aurora.AuroraError as exc:
+            _raise_as_rds(exc)
+        return ActionResult({"DBInstance": database})
+
     patches.patch(RDSBackend, "create_db_instance", create_db_instance, owner=__name__)
     patches.patch(RDSBackend, "delete_db_instance", delete_db_instance, owner=__name__)
+    patches.patch(DBCluster, "db_cluster_members", property(db_cluster_members), owner=__name__)
+    patches.patch(RDSBackend, "failover_db_cluster", failover_db_cluster, owner=__name__)
+    patches.patch(RDSResponse, "reboot_db_instance", r_reboot_db_instance, owner=__name__)
 
 
 def _patch_global_clusters(engine: aurora.Fleet) -> None:
@@ -457,7 +532,13 @@ def _install_routes(rt: runtime.Runtime, engine: aurora.Fleet) -> None:
         region = region_arg(body, query)
         return 200, {"region": region, "starting": engine.region_up(region, database_only=True)}
 
+    def crash_db_instance(body: dict[str, Any], query: dict[str, str]) -> tuple[int, Any]:
+        region = region_arg(body, query)
+        instance = body.get("instance") or query.get("instance")
+        return 200, engine.crash_instance(region, str(instance) if instance else None)
+
     rt.route("GET", "aurora", describe)
+    rt.route("POST", "faults/crash-db-instance", crash_db_instance)
     rt.route("POST", "faults/stop-database", stop_database)
     rt.route("POST", "faults/start-database", start_database)
 

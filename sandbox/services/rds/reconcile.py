@@ -8,7 +8,7 @@ import threading
 import time
 
 from sandbox import runtime
-from sandbox.postgres import HOST, PostgresError
+from sandbox.postgres import PostgresError
 from sandbox.services.rds.nodes import (
     MASTER_GROUP,
     STREAMING_WAIT_S,
@@ -18,6 +18,7 @@ from sandbox.services.rds.nodes import (
     _close_quietly,
     _port_free,
     _wait_streaming,
+    follow_node,
     log,
     scram_verifier,
 )
@@ -61,6 +62,8 @@ class NodeLifecycle:
         glob = self.global_of(member)
         if glob is not None and glob.failover_state is not None and not in_operation:
             return  # the operation's thread owns its members; it reconciles them when it ends
+        if member.failing_over:
+            return  # a failover within the cluster owns its nodes; it kicks them when it ends
         with member.lock:
             if member.deleted:
                 return
@@ -72,6 +75,12 @@ class NodeLifecycle:
                 self._ensure_writer(member, glob)
             else:
                 self._ensure_standby(member, writer)
+        if member.running:
+            self._route(member)
+            self.refresh_quorum(member)
+            for reader in member.readers():
+                if not reader.running or reader.needs_rewind:
+                    self.kick_instance(member, reader)  # readers waiting for their head (start, rejoin)
         if glob is not None and member.running:
             # Replication facts at once (SynchronizationStatus), not at the sampler's next tick.
             with contextlib.suppress(Exception):
@@ -124,6 +133,8 @@ class NodeLifecycle:
                 self._event(member, "RDS-EVENT-0240", source=member)
             node.rewind_from(writer.node, start=False)
             member.needs_rewind = False
+            for reader in member.readers():
+                reader.needs_rewind = True  # they may hold WAL of the history the head just left
         if not member.running:
             self._start_node(member)
         member.bootstrapped = True
@@ -145,19 +156,7 @@ class NodeLifecycle:
 
     def _follow(self, member: Member, writer: Member) -> None:
         """Point a running standby's WAL receiver at the writer's node (after a switchover or a port change)."""
-        from psycopg import sql
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        current = conninfo_to_dict(member.node.execute("SHOW primary_conninfo")[0][0] or "")
-        if str(current.get("port")) == str(writer.node.port):
-            return
-        target = make_conninfo(
-            host=HOST, port=writer.node.port, user=writer.node.superuser, password=writer.node.password
-        )
-        with _admin_session(member) as conn:
-            conn.execute(sql.SQL("ALTER SYSTEM SET primary_conninfo = {}").format(sql.Literal(target)))
-            conn.execute("SELECT pg_reload_conf()")
-        log.info("aurora %s: now replicates from %s", member.cluster_id, writer.cluster_id)
+        follow_node(member.node, writer.node, member.cluster_id)
 
     def _became_available(self, member: Member) -> None:
         if member.status in ("creating", "promoting"):
@@ -167,6 +166,9 @@ class NodeLifecycle:
                 self._event(member, "RDS-EVENT-0170", source=member)
                 log.info("aurora %s available after %.2fs", member.cluster_id, member.available_after_s)
             member.status = "available"
+        head = member.instances.get(member.head_id) if member.head_id else None
+        if head is not None and head.status in ("creating", "rebooting"):
+            head.status = "available"
 
     def _bootstrap(self, member: Member) -> None:
         """The master user: a login role with CREATEDB and CREATEROLE in rds_superuser, owner of DatabaseName."""
@@ -217,11 +219,13 @@ class NodeLifecycle:
             old = member.node.port
             member.node.port = runtime.free_port()
             log.warning("aurora %s: port %d was taken, now on %d", member.cluster_id, old, member.node.port)
+            member.node.start()
             self._unpublish(member)
             self._publish(member)
-            member.node.start()
         member.running = True
         member.application_name = member.node.cluster_name
+        member.sync_names = None  # read again from the node at the next watch
+        self._route(member)
         glob = self.global_of(member)
         if glob is not None:
             self._retarget(glob)
@@ -239,10 +243,19 @@ class NodeLifecycle:
             shutil.rmtree(member.node.data_dir, ignore_errors=True)
 
     def _destroy(self, member: Member) -> None:
+        for forwarder in (member.writer_forwarder, member.reader_forwarder):
+            if forwarder is not None:
+                forwarder.close()
         with member.lock:
             _close_quietly(member)
+            for inst in list(member.instances.values()):
+                inst.deleted = True
+                with inst.lock:
+                    inst.node.destroy()
+                    inst.running = False
             member.node.destroy()
             member.running = False
-            shutil.rmtree(member.node.data_dir.parent, ignore_errors=True)
+            base = member.base_dir or member.node.data_dir.parent
+            shutil.rmtree(base, ignore_errors=True)
             with contextlib.suppress(OSError):
-                member.node.data_dir.parent.parent.rmdir()  # the cluster's folder, when empty
+                base.parent.rmdir()  # the cluster's folder, when empty

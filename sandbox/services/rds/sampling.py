@@ -34,6 +34,7 @@ class ReplicationFacts:
         """The sampler's tick: replication facts of every global cluster, metrics, retries of failed members."""
         with self._lock:
             globs = list(self._globals.values())
+        self.watch_all()
         for glob in globs:
             with contextlib.suppress(Exception):
                 self.sample(glob)
@@ -144,6 +145,24 @@ class ReplicationFacts:
 
     # -- description -------------------------------------------------------------------------------
 
+    def _describe_instance(self, member: Member, inst: Any, memory: bool) -> dict[str, Any]:
+        head = inst.instance_id == member.head_id
+        entry = {
+            "DBInstanceIdentifier": inst.instance_id,
+            "Role": ("writer" if self.is_writer(member) else "replica") if head else "reader",
+            "Status": self.instance_status(inst.record),
+            "NodeRunning": member.running if head else inst.running,
+            "LocalPort": inst.node.port,
+            "PromotionTier": inst.tier,
+            "Streaming": None if head else inst.streaming,
+            "InSyncQuorum": None if head else inst.in_sync,
+            "NeedsRewind": inst.needs_rewind,
+            "LastError": inst.last_error,
+        }
+        if memory:
+            entry["MemoryKB"] = inst.node.memory_kb()
+        return entry
+
     def describe(self, *, memory: bool = False) -> dict[str, Any]:
         """What GET /_sandbox/aurora shows: clusters, nodes, roles, replication lag, operations, recent events."""
         clusters = []
@@ -173,6 +192,9 @@ class ReplicationFacts:
                 "LastError": member.last_error,
                 "DataDirectory": str(member.node.data_dir),
             }
+            entry["Instances"] = [
+                self._describe_instance(member, inst, memory) for inst in list(member.instances.values())
+            ]
             if memory:
                 entry["MemoryKB"] = member.node.memory_kb() if member.running else None
             clusters.append(entry)
