@@ -33,13 +33,14 @@ test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox
 	@echo "make test: every suite on two workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 12 minutes)"
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15 -v
 
-lint: bootstrap ## ruff, yamllint and ansible-lint (production profile)
-	@echo "make lint: ruff, yamllint, ansible-lint, hadolint (about a minute)"
+lint: bootstrap ## ruff, yamllint, ansible-lint (production profile), hadolint and ansible-test sanity on the built collection
+	@echo "make lint: ruff, yamllint, ansible-lint, hadolint, ansible-test sanity (about two minutes; the first sanity run installs its test environments)"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	$(BIN)/hadolint webapp/Dockerfile
+	scripts/sanity.sh
 
 sandbox-up: bootstrap ## Start the local AWS on 127.0.0.1:$${SANDBOX_PORT:-4566}
 	@$(PY) -m sandbox up

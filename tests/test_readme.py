@@ -141,7 +141,10 @@ def checkout(tmp_path_factory) -> Path:
     ).stdout.decode().split("\0")  # fmt: skip
     for name in filter(None, files):
         source = REPO_ROOT / name
-        if source.is_file():
+        if source.is_symlink():  # collections/ansible_collections/hawa/platform: the repository as a collection
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).symlink_to(source.readlink())
+        elif source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
     (root / ".venv").symlink_to(REPO_ROOT / ".venv")

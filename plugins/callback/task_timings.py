@@ -1,3 +1,4 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Times each task from its start to its result on each host, and prints the slowest at the end.
 
 profile_tasks measures from one task's start to the next task's start anywhere in the play. Under the

@@ -12,11 +12,14 @@ description:
   - community.aws.application_autoscaling_policy registers the target as a side effect of creating a
     policy but never deregisters it, so a teardown would leave the target behind.
   - Deregistering a target also deletes the scaling policies attached to it.
-author: hawa platform team
+author:
+  - hawa platform team (!UNKNOWN)
 options:
   service_namespace:
     description: The namespace of the scaled service.
-    choices: [ecs, elasticmapreduce, ec2, appstream, dynamodb, rds, sagemaker, custom-resource, comprehend, lambda, cassandra, kafka, elasticache, neptune, workspaces]
+    choices:
+      [ecs, elasticmapreduce, ec2, appstream, dynamodb, rds, sagemaker, custom-resource, comprehend, lambda, cassandra, kafka,
+       elasticache, neptune, workspaces]
     default: ecs
     type: str
   resource_id:

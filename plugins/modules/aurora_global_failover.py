@@ -6,6 +6,8 @@ DOCUMENTATION = r"""
 ---
 module: aurora_global_failover
 short_description: Move the writer of an Aurora global database - planned switchover, unplanned failover, or detach
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - V(switchover) (C(SwitchoverGlobalCluster)) - a planned move with no data loss; Aurora waits for the target to
@@ -149,13 +151,13 @@ import time
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
-from ansible.module_utils.arn import region_from_arn
-from ansible.module_utils.clients import ClientCache
-from ansible.module_utils.cloudwatch import latest_datapoint
-from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.arn import region_from_arn
+from ansible_collections.hawa.platform.plugins.module_utils.clients import ClientCache
+from ansible_collections.hawa.platform.plugins.module_utils.cloudwatch import latest_datapoint
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, wait_until
 
 MIN_POLL_S = 1.0
 MAX_POLL_S = 10.0

@@ -19,7 +19,7 @@ description:
   - Unlike M(community.aws.cloudfront_distribution), which reports a change on every run and has no
     origin groups.
 author:
-  - hawa project
+  - hawa platform team (!UNKNOWN)
 options:
   name:
     description:
@@ -343,7 +343,10 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible.module_utils.cloudfront_ha import (
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.cloudfront_ha import (
     SpecError,
     build_config,
     check_origin_ranges,
@@ -356,10 +359,7 @@ from ansible.module_utils.cloudfront_ha import (
     tags_to_api,
     validate_spec,
 )
-from ansible.module_utils.waiters import WaitTimeout, run_waiter
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, run_waiter
 
 POLL_DELAY_S = 5
 

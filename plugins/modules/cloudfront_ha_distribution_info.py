@@ -8,15 +8,15 @@ short_description: Look up a distribution managed by cloudfront_ha_distribution
 version_added: 1.0.0
 description:
   - Finds the CloudFront distribution whose C(CallerReference) is O(name) (as created by
-    M(cloudfront_ha_distribution)) and returns the same normalised view that module returns.
+    M(hawa.platform.cloudfront_ha_distribution)) and returns the same normalised view that module returns.
   - Read-only; runs in check mode.
   - M(community.aws.cloudfront_distribution_info) cannot find a distribution by caller reference
     and its summary mode needs four calls per distribution.
 author:
-  - hawa project
+  - hawa platform team (!UNKNOWN)
 options:
   name:
-    description: The distribution's O(cloudfront_ha_distribution#module:name) (its C(CallerReference)).
+    description: The distribution's O(hawa.platform.cloudfront_ha_distribution#module:name) (its C(CallerReference)).
     type: str
     required: true
 extends_documentation_fragment:
@@ -39,7 +39,7 @@ exists:
   returned: always
   type: bool
 distribution:
-  description: Same as M(cloudfront_ha_distribution)'s C(distribution); empty when it does not exist.
+  description: Same as M(hawa.platform.cloudfront_ha_distribution)'s C(distribution); empty when it does not exist.
   returned: always
   type: dict
   contains:
@@ -71,9 +71,13 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible.module_utils.cloudfront_ha import find_distribution, normalize_config, tags_from_api
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.cloudfront_ha import (
+    find_distribution,
+    normalize_config,
+    tags_from_api,
+)
 
 
 def main():

@@ -12,7 +12,7 @@ description:
   - Identified by O(name), which is unique per account.
   - community.aws 10 has no module for origin access controls.
 author:
-  - hawa project
+  - hawa platform team (!UNKNOWN)
 options:
   name:
     description: Name of the origin access control (unique in the account, at most 64 characters).

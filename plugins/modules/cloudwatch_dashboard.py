@@ -6,6 +6,8 @@ DOCUMENTATION = r"""
 ---
 module: cloudwatch_dashboard
 short_description: Create, update or delete a CloudWatch dashboard
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - Creates or replaces a CloudWatch dashboard (C(PutDashboard)), reads it (C(GetDashboard)) and deletes it
@@ -38,7 +40,7 @@ options:
     default: 'present'
     type: str
 notes:
-  - C(PutDashboard) and C(DeleteDashboards) take effect synchronously, so there is no O(wait) option.
+  - C(PutDashboard) and C(DeleteDashboards) take effect synchronously, so there is no C(wait) option.
   - CloudWatch checks the body when it is written; messages for a dashboard it still accepts are returned in
     RV(validation_messages) and as warnings, a body it rejects fails the task with those messages.
 extends_documentation_fragment:

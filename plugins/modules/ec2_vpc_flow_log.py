@@ -12,7 +12,8 @@ description:
   - Neither amazon.aws nor community.aws has a module that calls C(CreateFlowLogs).
   - A flow log is identified by its resource, log group and traffic type. Flow logs cannot be modified
     in place; a change of role or aggregation interval replaces the flow log.
-author: hawa platform team
+author:
+  - hawa platform team (!UNKNOWN)
 options:
   resource_id:
     description: The VPC, subnet or network interface whose traffic is logged.

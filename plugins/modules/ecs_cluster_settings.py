@@ -6,6 +6,8 @@ DOCUMENTATION = r"""
 ---
 module: ecs_cluster_settings
 short_description: Set the settings of an ECS cluster (Container Insights)
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - Reads an existing ECS cluster's settings (C(DescribeClusters) with C(SETTINGS)) and changes the
@@ -28,9 +30,9 @@ options:
     choices: ['enabled', 'enhanced', 'disabled']
     type: str
 notes:
-  - There is no O(state) option, since a cluster always has settings. Deleting the cluster is
+  - There is no C(state) option, since a cluster always has settings. Deleting the cluster is
     community.aws.ecs_cluster's job.
-  - C(UpdateCluster) takes effect synchronously, so there is no O(wait) option.
+  - C(UpdateCluster) takes effect synchronously, so there is no C(wait) option.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules

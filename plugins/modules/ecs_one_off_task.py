@@ -6,6 +6,8 @@ DOCUMENTATION = r"""
 ---
 module: ecs_one_off_task
 short_description: Run a one-off ECS task (e.g. database migrations), wait until it stops, fail unless it exited 0
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - Calls C(RunTask) for one task of a task definition (optionally with a command override for one container), polls
@@ -135,9 +137,9 @@ import time
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
-from ansible.module_utils.waiters import WaitTimeout, run_waiter
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, run_waiter
 
 LOG_LINES_IN_MESSAGE = 15
 

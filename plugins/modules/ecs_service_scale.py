@@ -6,13 +6,15 @@ DOCUMENTATION = r"""
 ---
 module: ecs_service_scale
 short_description: Set the desired task count of an existing ECS service, and nothing else
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - Calls C(UpdateService) with C(desiredCount) only. M(community.aws.ecs_service) needs the whole service
     definition (task definition, network, load balancers) to change the count; a failover that scales the
     standby region up should not restate - or risk changing - anything else.
   - Idempotent (no call when the count is already right) and supports check mode. Pair it with
-    M(health_check_gate) (type V(ecs_service)) to wait for the steady state.
+    M(hawa.platform.health_check_gate) (type V(ecs_service)) to wait for the steady state.
 options:
   cluster:
     description: The cluster's name or ARN.

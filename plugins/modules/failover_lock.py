@@ -21,7 +21,7 @@ description:
   - When the lock is held by another run, the task fails before any change, naming the holder, since when,
     its run and when its lease ends. A run that holds it may take it again (its lease is renewed).
 author:
-  - hawa project
+  - hawa platform team (!UNKNOWN)
 options:
   name:
     description: The parameter's name, the same in every region (e.g. C(/hawa/production/failover-lock)).
@@ -133,9 +133,9 @@ try:
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
-from ansible.module_utils.clients import ClientCache
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.clients import ClientCache
 
 # A takeover marker whose taker died is ignored after this long.
 TAKEOVER_STALE_S = 120

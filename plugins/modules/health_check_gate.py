@@ -6,6 +6,8 @@ DOCUMENTATION = r"""
 ---
 module: health_check_gate
 short_description: Block until named health checks pass (or fail) for N consecutive polls
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - Polls every check in O(checks) until each has been in the expected state (O(expect)) for O(consecutive)
@@ -208,14 +210,14 @@ import time
 with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
-from ansible.module_utils.arn import region_from_arn
-from ansible.module_utils.clients import ClientCache
-from ansible.module_utils.cloudwatch import latest_datapoint
 from ansible.module_utils.urls import open_url
-from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.arn import region_from_arn
+from ansible_collections.hawa.platform.plugins.module_utils.clients import ClientCache
+from ansible_collections.hawa.platform.plugins.module_utils.cloudwatch import latest_datapoint
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, wait_until
 
 # Keys each type needs and may have (besides name, type, region).
 REQUIRED = {

@@ -12,7 +12,7 @@ description:
     its aliases until KMS deletes it at the end of the waiting period; a teardown removes them at once so
     that nothing resolves the alias to a key that can no longer be used and a later deploy makes a new key.
 author:
-  - hawa project
+  - hawa platform team (!UNKNOWN)
 options:
   name:
     description: The alias; the C(alias/) prefix is optional. Names starting with C(alias/aws/) belong to AWS.

@@ -6,6 +6,8 @@ DOCUMENTATION = r"""
 ---
 module: rds_global_cluster
 short_description: Create, describe or delete an Aurora global cluster
+author:
+  - hawa platform team (!UNKNOWN)
 version_added: 1.0.0
 description:
   - Creates an Aurora global database (C(CreateGlobalCluster)), either from an existing regional cluster that
@@ -174,10 +176,10 @@ with contextlib.suppress(ImportError):  # protected by AnsibleAWSModule
     import botocore
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, wait_until
 
 POLL_DELAY_S = 5
 

@@ -116,7 +116,7 @@ options:
     default: 60
     type: int
 author:
-  - hawa storage
+  - hawa platform team (!UNKNOWN)
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -176,10 +176,10 @@ with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing bot
     import botocore
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-from ansible.module_utils.waiters import WaitTimeout, wait_until
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, wait_until
 
 WAIT_DELAY = 1
 NOT_FOUND = "ReplicationConfigurationNotFoundError"

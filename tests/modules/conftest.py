@@ -1,13 +1,15 @@
-"""Module unit tests import the module files directly; make our plugins/module_utils importable as
-ansible.module_utils.<name> for them, as ansible.cfg's module_utils setting does for Ansible at run time."""
+"""Module unit tests import the module files directly. The modules import our plugins/module_utils as
+ansible_collections.hawa.platform.plugins.module_utils.<name>, as Ansible resolves them at run time:
+collections/ansible_collections/hawa/platform is the repository itself (see ansible.cfg), so that
+directory on sys.path makes the collection importable beside the ones the `ansible` package ships."""
 
 from __future__ import annotations
 
-import ansible.module_utils
+import sys
 
 from tests.support import REPO_ROOT
 
-MODULE_UTILS = str(REPO_ROOT / "plugins" / "module_utils")
+COLLECTIONS = str(REPO_ROOT / "collections")
 
-if MODULE_UTILS not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(MODULE_UTILS)
+if COLLECTIONS not in sys.path:
+    sys.path.append(COLLECTIONS)

@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import botocore.waiter
 import pytest
-from ansible.module_utils.arn import region_from_arn
-from ansible.module_utils.clients import ClientCache
-from ansible.module_utils.cloudwatch import latest_datapoint
-from ansible.module_utils.waiters import WaitTimeout, run_waiter, wait_until
+from ansible_collections.hawa.platform.plugins.module_utils.arn import region_from_arn
+from ansible_collections.hawa.platform.plugins.module_utils.clients import ClientCache
+from ansible_collections.hawa.platform.plugins.module_utils.cloudwatch import latest_datapoint
+from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, run_waiter, wait_until
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
