@@ -201,6 +201,7 @@ def test_raw_message_delivery_posts_the_message_alone(sns, receiver):
     sns.publish(TopicArn=topic_arn, Message="not: {json")
     _, headers, raw = wait_for("the raw message", lambda: receiver.of_type("raw"))[0]
     assert raw["Message"] == "not: {json" and headers["x-amz-sns-message-type"] == "Notification"
+    assert headers["x-amz-sns-rawdelivery"] == "true"
 
 
 def test_endpoints_off_loopback_are_never_contacted(sandbox, sns, receiver):

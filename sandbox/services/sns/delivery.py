@@ -51,6 +51,7 @@ class Letter:
     message: str
     body: str  # what goes on the wire (HTTP, email-json) or into the mailbox (email, SMS)
     subscribe_url: str | None = None
+    raw: bool = False  # RawMessageDelivery: the body is the message alone
 
 
 class Outbox:
@@ -123,6 +124,12 @@ def retry_policy(subscription: Any) -> tuple[int, float]:
     return DEFAULT_RETRIES, DEFAULT_DELAY_S
 
 
+def raw_delivery(subscription: Any) -> bool:
+    return subscription.protocol in HTTP_PROTOCOLS and (
+        str(subscription.attributes.get("RawMessageDelivery", "false")).lower() == "true"
+    )
+
+
 class Postman:
     """Sends confirmation requests and notifications to their endpoints (see the module's docstring)."""
 
@@ -158,10 +165,7 @@ class Postman:
                 f"{message}\n\n--\nIf you wish to stop receiving notifications from this topic, please click or "
                 f"visit the link below to unsubscribe:\n{doc['UnsubscribeURL']}"
             )
-        elif subscription.protocol == "sms" or (
-            subscription.protocol in HTTP_PROTOCOLS
-            and str(subscription.attributes.get("RawMessageDelivery", "false")).lower() == "true"
-        ):
+        elif subscription.protocol == "sms" or raw_delivery(subscription):
             body = message  # RawMessageDelivery: the message alone, as AWS posts it
         else:
             body = json.dumps(doc)
@@ -188,6 +192,7 @@ class Postman:
             message=doc["Message"],
             body=body,
             subscribe_url=doc.get("SubscribeURL"),
+            raw=doc["Type"] == messages.NOTIFICATION and raw_delivery(subscription),
         )
         if letter.protocol in MAIL_PROTOCOLS:
             self.outbox.add(letter, delivered=True, status=None, error=None, attempt=1)
@@ -241,6 +246,8 @@ class Postman:
         ]
         if letter.type == messages.NOTIFICATION:  # AWS sends it with notifications only
             head.insert(5, f"x-amz-sns-subscription-arn: {letter.subscription_arn}")
+        if letter.raw:
+            head.insert(6, "x-amz-sns-rawdelivery: true")
         conn = None
         try:
             async with asyncio.timeout(ATTEMPT_TIMEOUT_S):
