@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env leftovers sandbox-outage sandbox-restore sandbox-outbox bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env controller-status leftovers sandbox-outage sandbox-restore sandbox-outbox bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,9 +21,10 @@ bootstrap: ## Create .venv with the pinned dependencies and check system package
 deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves
 	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
 	@$(PY) -m sandbox serving
+	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) scripts/controller.py start -i $(INVENTORY); fi
 
 teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
-	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up; fi
+	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up && $(PY) scripts/controller.py stop; fi
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
 
 leftovers: bootstrap ## What is left of a deployment after teardown, per region (exit 1 when something was left behind)
@@ -46,7 +47,11 @@ sandbox-up: bootstrap ## Start the local AWS on 127.0.0.1:$${SANDBOX_PORT:-4566}
 	@$(PY) -m sandbox up
 
 sandbox-down: bootstrap ## Stop the sandbox and everything it started
+	@$(PY) scripts/controller.py stop
 	@$(PY) -m sandbox down
+
+controller-status: bootstrap ## The automatic failover controller: running or not, mode, signals, last decisions and playbook runs
+	@$(PY) scripts/controller.py status
 
 sandbox-reset: bootstrap ## Forget every resource in the sandbox
 	@$(PY) -m sandbox reset
