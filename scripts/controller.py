@@ -37,7 +37,8 @@ from sandbox import cli as sandbox_cli  # noqa: E402 - the repository root is on
 from sandbox import config as sandbox_config  # noqa: E402
 
 RULEBOOK = REPO / "rulebooks" / "regional_failover.yml"
-START_WAIT_S = 20
+# start waits this long for the controller's first status (it fails fast on a bad rulebook or settings).
+START_WAIT_S = 10
 BIN = Path(sys.executable).parent
 
 
@@ -60,8 +61,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def render_vars(inventory: Path, state: Path) -> dict[str, Any]:
-    """The inventory's settings for the controller, as controller_vars.yml renders them (vars.json)."""
+def render_vars(inventory: Path, state: Path, extra: list[str] | None = None) -> dict[str, Any]:
+    """The inventory's settings for the controller, as controller_vars.yml renders them (vars.json); `extra` are
+    ansible-playbook -e values that override the inventory (e.g. failover_automation_mode=notify for a drill)."""
     state.mkdir(parents=True, exist_ok=True)
     path = state / "vars.json"
     proc = subprocess.run(
@@ -78,6 +80,7 @@ def render_vars(inventory: Path, state: Path) -> dict[str, Any]:
                     "controller_inventory": str(inventory),
                 }
             ),
+            *[arg for value in extra or [] for arg in ("-e", value)],
         ],
         cwd=REPO,
         env=_env(),
@@ -118,8 +121,8 @@ def _sandbox_names(settings: dict[str, Any]) -> dict[str, str]:
     return {name: target for name, target in names.items() if ".elb.amazonaws.com:" in name}
 
 
-def run(inventory: Path, state: Path) -> int:
-    settings = render_vars(inventory, state)
+def run(inventory: Path, state: Path, extra: list[str]) -> int:
+    settings = render_vars(inventory, state, extra)
     if settings["failover_automation_mode"] == "off":
         print(f"controller: failover_automation_mode is off in {inventory}: not running")
         return 0
@@ -128,6 +131,10 @@ def run(inventory: Path, state: Path) -> int:
     # ansible-rulebook makes each run_playbook's private data dir with mkdtemp: keep them in the state folder.
     os.environ["TMPDIR"] = str(runs)
     os.environ.update({key: value for key, value in _env().items() if key in ("ANSIBLE_CONFIG", "PATH")})
+    # The source's own AWS calls go where the inventory's plays go (the sandbox's endpoint; nothing on AWS).
+    os.environ.update({key: str(value) for key, value in (settings.get("aws_environment") or {}).items()})
+    # failover.yml runs from a copy of rulebooks/playbooks/: its reports go to the repository's reports/ still.
+    os.environ.setdefault("FAILOVER_REPORT_DIR", str(REPO / "reports"))
     _keep_artifacts(runs)
     from ansible_rulebook import cli
 
@@ -169,18 +176,19 @@ def _pid(state: Path) -> int | None:
     return pid if sandbox_cli._alive(pid) else None
 
 
-def start(inventory: Path, state: Path) -> str:
+def start(inventory: Path, state: Path, extra: list[str]) -> str:
     pid = _pid(state)
     if pid is not None:
         return f"controller already running (pid {pid}); `python scripts/controller.py status` shows it"
-    settings = render_vars(inventory, state)
+    settings = render_vars(inventory, state, extra)
     if settings["failover_automation_mode"] == "off":
         return f"controller: failover_automation_mode is off in {inventory}: not started"
     (state / "status.json").unlink(missing_ok=True)
     log = state / "controller.log"
     with log.open("ab") as handle:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--state-dir", str(state), "run", "-i", str(inventory)],
+            [sys.executable, str(Path(__file__).resolve()), "--state-dir", str(state), "run", "-i", str(inventory),
+             *[arg for value in extra for arg in ("-e", value)]],
             cwd=REPO, env=_env(), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop ends the playbooks it runs too
         )  # fmt: skip
@@ -307,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", help="where the pidfile, log, settings, status and run artifacts live")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "run in the foreground"), ("start", "start in the background unless the mode is off")):
-        sub.add_parser(name, help=text).add_argument(
+        command = sub.add_parser(name, help=text)
+        command.add_argument(
             "-i", "--inventory", default=str(REPO / "inventories" / "sandbox"), help="the inventory folder"
         )
+        command.add_argument("-e", "--extra-vars", action="append", default=[], help="override inventory settings")
     sub.add_parser("stop", help="stop the background controller")
     sub.add_parser("status", help="state, mode, signals and last decisions").add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -320,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             if inventory.is_file():
                 inventory = inventory.parent  # the folder: the rulebook's playbooks need its group_vars too
             if args.command == "run":
-                return run(inventory, state)
-            print(start(inventory, state))
+                return run(inventory, state, args.extra_vars)
+            print(start(inventory, state, args.extra_vars))
             return 0
         if args.command == "stop":
             print(stop(state))

@@ -6,7 +6,8 @@ back with a ``decision`` key; the rules only read ``event.decision.verdict`` and
 
 - ``watching``: the primary is healthy (or fewer than ``quorum`` signals say otherwise);
 - ``suspect``: at least ``quorum`` independent signals say the primary is unhealthy; the dwell runs;
-- ``recovered``: the primary came back before the dwell ended (a flap): nothing happens;
+- ``recovered``: the primary came back before the dwell ended (a flap), or one of the unhealthy signals
+  turned healthy again (a region on its way back): nothing happens, the dwell starts over;
 - ``failover``: unhealthy for the whole dwell, the secondary healthy, its replication lag within the
   bound before the outage: fail over (automatic) or ask for approval (notify). Latched: one per incident;
 - ``refuse``: the dwell ended but a guard rail says no (secondary unhealthy, lag over the bound before
@@ -89,6 +90,7 @@ class Decider:
     cooldown_until: float | None = None
     lag_before_ms: float | None = None
     lag_before_at: float | None = None
+    unhealthy_before: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def observe(self, snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -133,10 +135,21 @@ class Decider:
         if len(unhealthy) < self.settings.quorum:
             if not unhealthy:
                 self._remember_lag(at, snapshot)
+            self.unhealthy_before = []
             if self.phase == "suspect":
                 self.phase, self.suspect_since = "watching", None
                 return "recovered", [f"only {len(unhealthy)} signal(s) unhealthy before the dwell ended: a flap"]
             return "watching", []
+        recovering = sorted(set(self.unhealthy_before) - set(unhealthy))
+        if (
+            self.phase == "suspect"
+            and recovering
+            and all(((snapshot.get("signals") or {}).get(name) or {}).get("healthy") is True for name in recovering)
+        ):
+            # A signal came back: a region on its way back (or flapping) is not a steady outage; the dwell restarts.
+            self.phase, self.suspect_since, self.unhealthy_before = "watching", None, []
+            return "recovered", [f"{', '.join(recovering)} healthy again before the dwell ended: the dwell starts over"]
+        self.unhealthy_before = unhealthy
         if self.phase != "suspect":
             self.phase, self.suspect_since = "suspect", at
         if at - self.suspect_since < self.settings.dwell_s:

@@ -7,10 +7,11 @@ only). Each event is ``{"region_signals": {...}}`` with:
 - ``signals.primary_http``: our own probe of the primary ALB's public health endpoint (``health_path``);
 - ``signals.primary_api``: a cheap regional call in the primary region (DescribeAvailabilityZones) with
   a short timeout; an HTTP 5xx, a timeout or a refused connection is unhealthy, any 4xx is an answer;
-- ``signals.replication``: the secondary region's own view of the global database: the newest
-  ``AuroraGlobalDBReplicationLag`` of the secondary cluster (CloudWatch in the secondary region); over
-  ``replication_unhealthy_ms``, or no datapoint after there were some (replication stopped moving), is
-  unhealthy; ``lag_ms`` is what the decision keeps as "the lag before the outage";
+- ``signals.replication``: the secondary region's own view of the global database: the newest minute of
+  ``AuroraGlobalDBReplicationLag`` of the secondary cluster (CloudWatch in the secondary region); its
+  best sample over ``replication_unhealthy_ms`` (behind all minute long), or no datapoint after there
+  were some (replication stopped moving), is unhealthy; ``lag_ms`` (the minute's worst sample) is what
+  the decision keeps as "the lag before the outage";
 - ``signals.route53``: Route 53's health checkers' verdict on the primary, when it can be read;
 - ``secondary.api`` / ``secondary.http``: the secondary region's APIs and its ALB's health endpoint;
 - ``writer_region``: the global database's writer, read in the secondary region.
@@ -130,6 +131,9 @@ class Watcher:
             status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status is not None and status < 500:
                 return {"healthy": True, "detail": f"answers (HTTP {status})"}
+            if status is None and not _network_error(exc):
+                # No credentials, a bad parameter: the controller's own fault says nothing about the region.
+                return {"healthy": None, "detail": f"{self.primary} API not asked: {_brief(exc)}"}
             return {"healthy": False, "detail": f"{self.primary} API: {_brief(exc)}"}
         return {"healthy": True, "detail": f"answers in {(time.monotonic() - started) * 1000:.0f} ms"}
 
@@ -139,6 +143,11 @@ class Watcher:
         try:
             found = self.client("rds", self.secondary).describe_global_clusters(GlobalClusterIdentifier=gid)
         except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "GlobalClusterNotFoundFault":
+                return {
+                    "api": {"healthy": True, "detail": f"{self.secondary} answers"},
+                    "replication": {"healthy": None, "detail": f"no global cluster {gid} (not deployed)"},
+                }
             return {
                 "api": {"healthy": False, "detail": f"{self.secondary} RDS API: {_brief(exc)}"},
                 "replication": {"healthy": None, "detail": "the secondary region's APIs do not answer"},
@@ -167,7 +176,7 @@ class Watcher:
                 StartTime=now - datetime.timedelta(minutes=3),
                 EndTime=now,
                 Period=60,
-                Statistics=["Maximum"],
+                Statistics=["Minimum", "Maximum"],
             )["Datapoints"]
         except Exception as exc:
             return {"healthy": None, "detail": f"CloudWatch in {self.secondary}: {_brief(exc)}"}
@@ -176,9 +185,15 @@ class Watcher:
                 return {"healthy": False, "detail": f"{cluster_id}: no lag datapoint in 3 minutes: replication stopped"}
             return {"healthy": None, "detail": f"{cluster_id}: no lag datapoint yet"}
         self._lag_seen = True
-        lag = float(max(points, key=lambda p: p["Timestamp"])["Maximum"])
-        detail = f"{cluster_id} AuroraGlobalDBReplicationLag {lag:.0f} ms (bound {self.unhealthy_ms:.0f})"
-        return {"healthy": lag <= self.unhealthy_ms, "lag_ms": lag, "detail": detail}
+        newest = max(points, key=lambda p: p["Timestamp"])
+        # Unhealthy when even the best sample of the newest minute is over the bound (replication behind the whole
+        # time, or stopped); the worst sample is the lag the decision keeps as "before the outage".
+        lag, best = float(newest["Maximum"]), float(newest["Minimum"])
+        detail = (
+            f"{cluster_id} AuroraGlobalDBReplicationLag {best:.0f}-{lag:.0f} ms in the newest minute "
+            f"(unhealthy over {self.unhealthy_ms:.0f})"
+        )
+        return {"healthy": best <= self.unhealthy_ms, "lag_ms": lag, "detail": detail}
 
     def probe_route53(self) -> dict[str, Any]:
         """Corroboration only: the checkers' verdict on the primary's health check, when Route 53 answers."""
@@ -235,6 +250,13 @@ def _result(job: concurrent.futures.Future) -> dict[str, Any]:
         return job.result()
     except Exception as exc:  # a probe's own bug must not stop the watch: it reads as "unknown"
         return {"healthy": None, "detail": f"probe error: {_brief(exc)}"}
+
+
+def _network_error(exc: BaseException) -> bool:
+    """No answer from the endpoint: refused, reset, timed out (botocore's HTTP-level errors)."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, HTTPClientError
+
+    return isinstance(exc, EndpointConnectionError | ConnectionClosedError | HTTPClientError | OSError)
 
 
 def _brief(exc: BaseException) -> str:
