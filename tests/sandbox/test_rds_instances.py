@@ -345,6 +345,10 @@ def test_global_database_keeps_working_across_a_crash_and_a_switchover(
         with _connect(sandbox, secondary["Endpoint"]) as conn:
             _wait("the new row in us-west-2", lambda: conn.execute("SELECT count(*) FROM g").fetchone() == (2,), 20)
         _wait("the old writer a reader", lambda: _all_available(east, pid, [p1, p2]), 30)
+        # A secondary has no writer instance to fail over: the global operations move the writer between regions.
+        with pytest.raises(ClientError) as refused:
+            west.failover_db_cluster(DBClusterIdentifier=sid)
+        assert refused.value.response["Error"]["Code"] == "InvalidDBClusterStateFault"
 
         # A switchover under writes loses nothing and keeps every instance serving.
         _wait("the old writer in the quorum", lambda: _streaming_readers(sandbox, pid) == [p1], 20)

@@ -4,7 +4,8 @@
   quorum fails over to one, otherwise its node is restarted in place (as Aurora recreates an instance that has no
   replica to fail over to).
 - **Target.** The reader of the lowest promotion tier; within a tier, the one that received the most WAL (Aurora
-  says "arbitrary"). A crash promotes only a reader that was in the quorum at the last watch.
+  says "arbitrary"). A crash promotes only a reader that was in the quorum at the last watch, and first lets it
+  stream from a reader that received more WAL than it (ANY 1 puts each acknowledged commit on one reader only).
 - **Failover** (the crash, FailoverDBCluster, deleting the writer instance): RDS-EVENT-0072 (same AZ) or 0073, the
   target promoted (after the writer's clean shutdown when it still runs, so nothing it acknowledged is lost; killed
   first otherwise, so it never takes a write again), the cluster endpoint and the global writer endpoint follow,
@@ -28,6 +29,7 @@ from sandbox.services.rds.nodes import (
     Instance,
     Member,
     _close_quietly,
+    follow_node,
     log,
     lsn_value,
     set_sync_names,
@@ -101,13 +103,23 @@ class ClusterFailover:
         if not candidates:
             return None
 
-        def received(inst: Instance) -> int:
-            with contextlib.suppress(Exception):
-                return lsn_value(inst.node.execute("SELECT pg_last_wal_receive_lsn()::text")[0][0])
-            return -1
-
         best_tier = min(r.tier for r in candidates)
-        return max((r for r in candidates if r.tier == best_tier), key=received)
+        return max((r for r in candidates if r.tier == best_tier), key=_received)
+
+    def _catch_up_from_peers(self, member: Member, target: Instance) -> None:
+        """With several readers, the quorum (ANY 1) guarantees each acknowledged commit on one of them only: the
+        target first streams from the reader that received the most WAL (cascading) until it has all of it."""
+
+        peers = [r for r in member.readers() if r is not target and r.running and r.node.postmaster_pid()]
+        best = max(peers, key=_received, default=None)
+        if best is None or _received(best) <= _received(target):
+            return
+        lsn = best.node.execute("SELECT pg_last_wal_receive_lsn()::text")[0][0]
+        log.info(
+            "aurora %s: %s catches up from %s (up to %s)", member.cluster_id, target.instance_id, best.instance_id, lsn
+        )
+        follow_node(target.node, best.node, target.instance_id)
+        wait_node_replay(target.node, lsn, CATCH_UP_TIMEOUT_S, strictly_after=False, name=target.instance_id)
 
     def _start_failover(self, member: Member, target: Instance, *, clean: bool) -> None:
         with self._lock:
@@ -155,6 +167,7 @@ class ClusterFailover:
         else:
             member.node.kill()  # fenced: the old writer never takes a write again
             self._stop_node(member, "immediate")
+            self._catch_up_from_peers(member, target)
         with target.lock:
             if writer:
                 target.node.promote()
@@ -268,3 +281,10 @@ class ClusterFailover:
             )
         member = writers[0]
         return member, member.instances[member.head_id]  # type: ignore[index]
+
+
+def _received(inst: Instance) -> int:
+    """How much WAL a reader has received (-1 when it does not answer)."""
+    with contextlib.suppress(Exception):
+        return lsn_value(inst.node.execute("SELECT pg_last_wal_receive_lsn()::text")[0][0])
+    return -1

@@ -251,10 +251,15 @@ class ClusterInstances:
             if member.deleted or busy or not self.may_run(member.region):
                 continue
             with self._sample_lock:
+                # Only a cluster nobody is working on (starting, stopping, rebooting its nodes) is judged.
+                if not member.lock.acquire(blocking=False):
+                    continue
                 try:
                     self._watch(member)
                 except Exception:
                     log.exception("aurora %s: watch failed", member.cluster_id)
+                finally:
+                    member.lock.release()
 
     def _watch(self, member: Member) -> None:
         if member.running and member.node.postmaster_pid() is None:
@@ -262,6 +267,8 @@ class ClusterInstances:
             return
         now = time.monotonic()
         for inst in member.readers():
+            if inst.reconciling:
+                continue  # its own thread is at it
             if inst.running and inst.node.postmaster_pid() is None:
                 log.warning("aurora %s: the node of reader %s died: restarting it", member.cluster_id, inst.instance_id)
                 inst.running = inst.streaming = inst.in_sync = False
