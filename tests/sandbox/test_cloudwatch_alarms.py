@@ -257,13 +257,30 @@ def test_treat_missing_data_when_every_point_is_missing(
         assert alarm.state_reason == reason
 
 
-@pytest.mark.parametrize(("treatment", "state"), [("breaching", "ALARM"), ("notBreaching", "OK"), ("missing", "OK")])
+@pytest.mark.parametrize(
+    ("treatment", "state"), [("breaching", "ALARM"), ("notBreaching", "OK"), ("missing", "INSUFFICIENT_DATA")]
+)
 def test_too_few_points_are_filled_as_few_times_as_possible(evaluator: cw.Alarms, treatment: str, state: str) -> None:
-    # N = 3, M = 2: one real point that does not breach. Filled as breaching, 2 of 3 breach.
+    # N = 3, M = 2: one real point that does not breach. Filled as breaching, 2 of 3 breach; not filled
+    # (missing), one point is too few for OK (N - M + 1 = 2), so the state stays.
     alarm = put_alarm(evaluation_periods=3, datapoints_to_alarm=2, treat_missing_data=treatment)
     put_values(0)
     evaluator.tick()
     assert alarm.state_value == state
+
+
+def test_too_few_real_points_for_either_transition_keep_the_state(evaluator: cw.Alarms) -> None:
+    # N = 3, M = 3, missing data: one breaching point cannot alarm (needs 3), nor make it OK (needs 1 that does not breach).
+    alarm = put_alarm(evaluation_periods=3, datapoints_to_alarm=3)
+    put_values(5, None)
+    evaluator.tick()
+    assert alarm.state_value == "INSUFFICIENT_DATA"
+    put_values(0)
+    evaluator.tick()
+    assert alarm.state_value == "OK"
+    assert alarm.state_reason.startswith(
+        f"Threshold Crossed: 1 out of the last 2 datapoints [0.0 ({stamp(1)})] was not"
+    )
 
 
 def test_enough_real_points_in_the_range_ignore_treat_missing_data(evaluator: cw.Alarms) -> None:

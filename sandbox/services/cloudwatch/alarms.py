@@ -18,7 +18,9 @@ treat missing data") states it:
 - With at least N real datapoints in the range, the newest N decide: ALARM when at least
   ``DatapointsToAlarm`` (M, default N) breach, else OK; treat-missing-data plays no part. With fewer,
   the missing ones are filled per ``TreatMissingData`` as few times as possible: ``breaching`` and
-  ``notBreaching`` fill to N; ``missing`` and ``ignore`` count the real ones only. With none at all:
+  ``notBreaching`` fill to N; ``missing`` and ``ignore`` count the real ones only, and the state then
+  changes only with enough of them: ALARM needs M breaching, OK needs N - M + 1 not breaching (the
+  "minimum ... datapoints for ... transition" of the reason), else it stays. With none at all:
   ``missing`` -> INSUFFICIENT_DATA, ``ignore`` -> the state stays, ``breaching`` -> ALARM,
   ``notBreaching`` -> OK.
 - ``EvaluateLowSampleCountPercentile=ignore``: a pNN datapoint from fewer than 10 / (1 - NN/100)
@@ -281,6 +283,8 @@ def evaluate(alarm: Any, found: list[tuple[float, Any]], now: float) -> Outcome 
     breach_count = len(breaching) + (filled if treatment == "breaching" else 0)
     total = len(window) + filled
     state = ALARM if breach_count >= m else OK
+    if state == OK and total - breach_count < n - m + 1:
+        return None  # too few real points for either transition (treat-missing-data missing or ignore): no change
     shown = breaching if state == ALARM else [p for p in window if p not in breaching]
     count = breach_count if state == ALARM else total - breach_count
     listed = ", ".join(f"{java_double(float(p.value))} ({_short(_utc(p.start))})" for p in reversed(shown))  # type: ignore[arg-type]
