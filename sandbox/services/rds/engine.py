@@ -75,6 +75,7 @@ class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, 
         self._members: dict[tuple[str, str, str], Member] = {}
         self._globals: dict[tuple[str, str], Global] = {}
         self._db_stopped: set[str] = set()
+        self._shut = False  # the sandbox is shutting down: no node starts again
         self._password = secrets.token_urlsafe(24)
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT_EVENTS)
         self._last_metrics = 0.0
@@ -159,7 +160,7 @@ class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, 
         return glob is None or self.writer_of(glob) in (None, member)
 
     def may_run(self, region: str) -> bool:
-        return not self.rt.is_dark(region) and region not in self._db_stopped
+        return not self._shut and not self.rt.is_dark(region) and region not in self._db_stopped
 
     # -- lifecycle hooks from the API ------------------------------------------------------------
 
@@ -388,6 +389,7 @@ class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, 
     def stop_all(self, *, delete: bool) -> None:
         """Reset (delete=True: nodes and data gone) or shutdown (nodes stopped)."""
         with self._lock:
+            self._shut = not delete  # a reconcile or rejoin still under way must not start a node afterwards
             members = list(self._members.values())
             globs = list(self._globals.values())
             if delete:
