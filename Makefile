@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env controller-status leftovers sandbox-outage sandbox-restore sandbox-outbox bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env controller-status leftovers sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -72,6 +72,10 @@ sandbox-restore: bootstrap ## Bring a dark region back: make sandbox-restore REG
 
 sandbox-outbox: bootstrap ## SNS deliveries (email, SMS, HTTP attempts) the sandbox made: make sandbox-outbox [SINCE=2026-01-31T12:00:00Z]
 	@$(PY) -m sandbox outbox $(if $(SINCE),--since $(SINCE))
+
+drills: bootstrap sandbox-up ## Drill every failure scenario on the sandbox (deploys first if needed); report in reports/drills/
+	@scripts/test-failover.sh --preflight >/dev/null 2>&1 || $(MAKE) --no-print-directory deploy
+	scripts/test-failover.sh --scenario all
 
 bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (prints req/s, p50, p99)
 	$(PY) scripts/bench_webapp.py

@@ -1,23 +1,33 @@
 """A steady client through the public entry point: reads and writes at a fixed rate, every outcome kept.
 
+Reads are `GET /api/data/{id}` of the load's own earlier writes (a seed write first), checked by key.
 Open loop: each request starts on its own schedule (reads every 1/reads_per_s, writes every
 1/writes_per_s), whatever the previous one is doing, as real users do; a request that cannot start
 because `max_in_flight` are already waiting counts as failed ("client saturated"). Each write stores a
 unique key, so that afterwards every acknowledged write can be looked for (the RPO).
 Bounded in time (`max_seconds`) and in count (`max_requests`).
+
+The client runs in a process of its own, so that the drill's other work (the watcher parsing API answers,
+the playbooks it starts) never holds back its schedule: a gap in the figures is the system's, not the
+client's. Both processes share the monotonic clock, so outcomes and events line up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import multiprocessing
+import queue
 import time
 from dataclasses import dataclass, field
 
 import httpx
 
-READ_PATH = "/api/data?limit=5"  # a real read through the database, newest records first
 WRITE_PATH = "/api/data"
+# Reads ask for a record the load wrote at least this long ago (a replica may trail the writer by a moment),
+# by id, and check its key: a read through the database that also proves the data is the data written.
+READ_AGE_S = 2.0
+# A schedule this far behind means the client itself was not running: skip, do not burst.
+STALL_S = 1.0
 
 
 @dataclass
@@ -44,37 +54,59 @@ class SteadyLoad:
     max_in_flight: int = 200
     verify: bool = True
     outcomes: list[Outcome] = field(default_factory=list)
+    stalls: list[tuple[float, float]] = field(default_factory=list)  # (due, resumed) when the client lagged
     zero: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._acknowledged: list[Outcome] = []
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: the drill has threads running
+        self._stop = spawn.Event()
+        self._results = spawn.Queue()
+        self._process = spawn.Process(target=self._serve, name="drill-load", daemon=True)
 
     def now(self) -> float:
         return time.monotonic() - self.zero
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="drill-load", daemon=True)
-        self._thread.start()
+        self._process.start()
 
     def stop(self) -> None:
+        """Stop sending, wait for the answers in flight, and take the outcomes back from the client's process."""
+        if not self._process.is_alive() and self._process.exitcode is None:
+            return  # never started
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.timeout + 5)
+        try:
+            self.outcomes, self.stalls = self._results.get(timeout=self.timeout + 30)
+        except queue.Empty:
+            self.outcomes, self.stalls = [], [(0.0, self.now())]  # the client's process did not report
+        self._process.join(10)
+
+    def _serve(self) -> None:
+        """In the client's process: run the schedule, then hand every outcome back."""
+        asyncio.run(self._run())
+        self._results.put((self.outcomes, self.stalls))
 
     async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        # Enough connections for every request that may be waiting out its timeout at the fixed rate.
+        limits = httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=32)
         async with httpx.AsyncClient(
             base_url=self.base_url, timeout=self.timeout, limits=limits, verify=self.verify
         ) as c:
             slots = asyncio.Semaphore(self.max_in_flight)
+            await self._one(c, slots, "write", 0)  # the seed: something to read before the first write is old
             pending: set[asyncio.Task] = set()
             schedules = [("read", 1 / self.reads_per_s), ("write", 1 / self.writes_per_s)]
             due = {kind: 0.0 for kind, _ in schedules}
             sent = 0
             while not self._stop.is_set() and self.now() < self.max_seconds and sent < self.max_requests:
                 for kind, every in schedules:
-                    if self.now() >= due[kind]:
+                    now = self.now()
+                    if now >= due[kind] + STALL_S:
+                        # This process did not run for a while (a starved machine): the missed slots are
+                        # skipped, not fired at once, and the stall is kept so the report can say so.
+                        self.stalls.append((due[kind], now))
+                        due[kind] = now
+                    if now >= due[kind]:
                         due[kind] += every
                         sent += 1
                         task = asyncio.create_task(self._one(c, slots, kind, sent))
@@ -90,19 +122,46 @@ class SteadyLoad:
         if slots.locked():
             self.outcomes.append(Outcome(kind, start, start, 0, False, key, error="client saturated"))
             return
+        wanted = self._record_to_read(start) if kind == "read" else None
         async with slots:
             try:
-                if kind == "read":
-                    resp = await client.get(READ_PATH)
+                # One deadline for the whole request (httpx's timeout is per phase: connect, write, read).
+                if wanted is not None:
+                    request = client.get(f"/api/data/{wanted.record_id}")
+                elif kind == "read":
+                    request = client.get("/api/data?limit=1")  # nothing acknowledged yet
                 else:
-                    resp = await client.post(WRITE_PATH, json={"key": key, "value": f"{seq}"})
+                    request = client.post(WRITE_PATH, json={"key": key, "value": f"{seq}"})
+                resp = await asyncio.wait_for(request, self.timeout)
+            except TimeoutError:
+                self.outcomes.append(Outcome(kind, start, self.now(), 0, False, key, error="timeout"))
+                return
             except httpx.HTTPError as exc:
                 self.outcomes.append(Outcome(kind, start, self.now(), 0, False, key, error=type(exc).__name__))
                 return
-        ok = resp.status_code == (200 if kind == "read" else 201)
-        record_id = resp.json().get("id") if ok and kind == "write" else None
-        error = "" if ok else resp.text[:200]
-        self.outcomes.append(Outcome(kind, start, self.now(), resp.status_code, ok, key, record_id, error))
+        ok, record_id, error = self._judge(kind, resp, wanted)
+        outcome = Outcome(kind, start, self.now(), resp.status_code, ok, key, record_id, error)
+        self.outcomes.append(outcome)
+        if kind == "write" and ok:
+            self._acknowledged.append(outcome)
+
+    def _record_to_read(self, now: float) -> Outcome | None:
+        """The newest write acknowledged at least READ_AGE_S ago, else the oldest acknowledged one (the seed)."""
+        for write in reversed(self._acknowledged):  # in order of acknowledgement: a few steps back at most
+            if write.end <= now - READ_AGE_S:
+                return write
+        return self._acknowledged[0] if self._acknowledged else None
+
+    @staticmethod
+    def _judge(kind: str, resp: httpx.Response, wanted: Outcome | None) -> tuple[bool, int | None, str]:
+        if resp.status_code != (200 if kind == "read" else 201):
+            return False, None, resp.text[:200]
+        body = resp.json()
+        if kind == "write":
+            return True, body.get("id"), ""
+        if wanted is not None and body.get("key") != wanted.key:
+            return False, None, f"record {wanted.record_id} has key {body.get('key')!r}, not {wanted.key!r}"
+        return True, None, ""
 
     # -- afterwards ------------------------------------------------------------------------------
 

@@ -96,6 +96,9 @@ def drill_result(drill: Any, missing: list[Outcome]) -> dict[str, Any]:
         },
         "impact": impact(load.outcomes, fault, end),
         "impact_whole_drill": impact(load.outcomes, 0, load.now()),
+        # Times the client itself lagged its schedule by over a second (a starved machine): no requests
+        # were sent then, so a gap there is the client's, not the system's.
+        "client_stalls": [[round(a, 2), round(b, 2)] for a, b in load.stalls],
         "rpo": {
             "acknowledged_writes": len(acknowledged),
             "lost_writes": len(missing),
@@ -152,3 +155,14 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE):
         hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
     return hosts
+
+
+def changed_tasks(output: str) -> list[str]:
+    """'<task> [<host>]' for every task an ansible-playbook output reports changed."""
+    found, task = [], ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK [") : line.rfind("]")]
+        elif line.startswith("changed: ["):
+            found.append(f"{task} [{line[len('changed: [') : line.index(']')]}]")
+    return found

@@ -62,6 +62,7 @@ def markdown(run: dict[str, Any]) -> str:
         check = run["site_check"]
         changed = sum(check["changed"].values())
         out += ["", f"Afterwards `{check['command']}`: exit {check['exit']}, changed={changed} ({check['changed']})."]
+        out += [f"- would change: {task}" for task in check["changed_tasks"]]
     for r in run["drills"]:
         out += _one(r)
     return "\n".join(out) + "\n"
@@ -92,6 +93,10 @@ def _one(r: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
     ]
     out += [f"| {x['what']} | {_s(x['figure'])} | {_s(x['bound'])} | {_s(x['met'])} |" for x in r["verdict"]["lines"]]
+    if r.get("client_stalls"):
+        lagged = sum(b - a for a, b in r["client_stalls"])
+        out += ["", f"The load client lagged its schedule {len(r['client_stalls'])} time(s), {lagged:.1f} s in all "
+                "(a starved machine): gaps there are the client's."]  # fmt: skip
     if r["problems_after"]:
         out += ["", "Not as deployed afterwards: " + "; ".join(r["problems_after"])]
     if r["rpo"]["lost_keys"]:

@@ -5,7 +5,6 @@ and measure.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -19,7 +18,7 @@ from scripts.drills import measure
 from scripts.drills.load import SteadyLoad
 from scripts.drills.scenarios import Scenario
 from scripts.drills.stack import Snapshot
-from scripts.drills.watch import Watcher
+from scripts.drills.watch import Watcher, is_trouble
 
 BASELINE_S = 5  # steady load before the fault: the report's reference
 SETTLE_S = 5  # steady load after recovery, before the undo
@@ -123,12 +122,26 @@ class Drill:
         return True
 
     def _wait_recovered(self) -> None:
-        scenario = self.scenario
-        if self.wait_for(lambda s: scenario.recovered(self.ctx, s), scenario.timeout_s, "recovery"):
-            self.marks["recovered"] = self.load.now()
-        # Full capacity: everything as deployed again, or (for a region) the stack serving from the other side.
-        if scenario.recovery_measure == "full_capacity" and "recovered" in self.marks:
-            self.marks["full_capacity"] = self.marks["recovered"]
+        """Recovered: the fault's first effect seen through the APIs, then a snapshot read after it in which
+        the scenario's condition holds. (Until the effect shows, the stack still looks as before the fault.)"""
+        scenario, fault = self.scenario, self.marks["fault"]
+        deadline = time.monotonic() + scenario.timeout_s
+        effect = None
+        while effect is None and time.monotonic() < deadline:
+            effect = self.watcher.first(is_trouble, after=fault)
+            time.sleep(0.2)
+        if effect is None:
+            self.ctx.log(f"  ... no effect of the fault seen through the APIs within {scenario.timeout_s:.0f} s")
+            return
+        recovered = self.wait_for(
+            lambda s: s.taken_at > effect.t and scenario.recovered(self.ctx, s),
+            max(1.0, deadline - time.monotonic()),
+            "recovery",
+        )
+        if recovered:
+            self.marks["recovered"] = self.watcher.latest.taken_at
+            if scenario.recovery_measure == "full_capacity":
+                self.marks["full_capacity"] = self.marks["recovered"]
 
     def _wait_as_deployed(self) -> None:
         ok = self.wait_for(lambda s: not s.problems(self.ctx.deployment), 300, "the stack as deployed")
@@ -144,12 +157,12 @@ def _raise_interrupted(signum: int, _frame: Any) -> None:
 def site_check(inventory: str) -> dict[str, Any]:
     """`ansible-playbook site.yml --check`: a drill leaves nothing for site.yml to change."""
     command = [str(REPO_ROOT / ".venv/bin/ansible-playbook"), "-i", inventory, "site.yml", "--check"]
-    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="")
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     recap = measure.recap(proc.stdout)
     return {
         "command": "ansible-playbook site.yml --check",
         "exit": proc.returncode,
         "changed": {host: counts.get("changed", 0) for host, counts in recap.items()},
+        "changed_tasks": measure.changed_tasks(proc.stdout),
         "tail": proc.stdout[-2000:] if proc.returncode else "",
     }

@@ -14,13 +14,15 @@ from typing import Any
 from scripts.deployment import Deployment, clients
 
 # Facts are flat: key -> value, so that a change of any value is a transition the timeline can show.
-# key examples: ("ecs", "us-east-1") -> "3/3", ("target", "us-east-1", "10.10.1.5:8000") -> "healthy".
+# key examples: ("ecs", "us-east-1") -> "3/3", ("target", "us-east-1", "10.10.1.5:8000") -> "healthy";
+# a regional fact's second part is its region, so that a dark region's facts can be told apart.
 Facts = dict[tuple[str, ...], str]
 
 
 @dataclass
 class Snapshot:
     facts: Facts = field(default_factory=dict)
+    taken_at: float = 0.0  # when its reading started, on the drill's clock (the watcher sets it)
     # Per region: its ECS service ("<cluster> <service>"), target groups and Aurora cluster, for the faults.
     services: dict[str, tuple[str, str]] = field(default_factory=dict)
     tasks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # region -> running tasks
@@ -41,9 +43,14 @@ class Snapshot:
                 found.append(f"{region}: no ECS service of {deployment.prefix}-{region} (run `make deploy`)")
             elif not _counts_met(ecs):
                 found.append(f"{region}: ECS service running/desired {ecs}")
-            unhealthy = [k[2] for k, v in self.facts.items() if k[:2] == ("target", region) and v != "healthy"]
+            # A draining target is on its way out (its task stopped): what counts is a healthy target per task.
+            targets = {k[2]: v for k, v in self.facts.items() if k[:2] == ("target", region)}
+            unhealthy = sorted(t for t, state in targets.items() if state not in ("healthy", "draining"))
             if unhealthy:
-                found.append(f"{region}: targets not healthy: {', '.join(sorted(unhealthy))}")
+                found.append(f"{region}: targets not healthy: {', '.join(unhealthy)}")
+            healthy = sum(state == "healthy" for state in targets.values())
+            if ecs is not None and healthy < int(ecs.split("/")[1]):
+                found.append(f"{region}: {healthy} healthy target(s) for {ecs.split('/')[1]} desired task(s)")
             cluster = self.get("aurora", region)
             if cluster != "available":
                 found.append(f"{region}: Aurora cluster {deployment.prefix}-{region}-aurora is {cluster or 'missing'}")
@@ -102,7 +109,7 @@ def _read_region(snap: Snapshot, deployment: Deployment, region: str, client: Ca
             snap.writer_instances[region] = {"id": writer, "az": instance.get("AvailabilityZone", "")}
     cloudwatch = client("cloudwatch")
     for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]:
-        snap.facts[("alarm", alarm["AlarmName"])] = alarm["StateValue"]
+        snap.facts[("alarm", region, alarm["AlarmName"])] = alarm["StateValue"]
 
 
 def _read_targets(snap: Snapshot, region: str, elbv2: Any, group_arns: list[str]) -> None:

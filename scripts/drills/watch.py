@@ -82,7 +82,9 @@ class Watcher:
     def _loop(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            taken_at = self.now()
             snapshot = self.read()
+            snapshot.taken_at = taken_at
             t = self.now()
             if self.latest is not None:
                 self._diff(self.latest, snapshot, t)
@@ -92,6 +94,12 @@ class Watcher:
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
     def _diff(self, before: Snapshot, after: Snapshot, t: float) -> None:
+        # A region whose APIs do not answer tells nothing new about its resources: keep what was last seen
+        # (its "api" fact is the transition), rather than report every resource as gone.
+        dark = {key[1] for key, value in after.facts.items() if key[0] == "api" and value != "answers"}
+        for key, value in before.facts.items():
+            if key[0] != "api" and len(key) > 1 and key[1] in dark:
+                after.facts.setdefault(key, value)
         for key in sorted(set(before.facts) | set(after.facts)):
             old, new = before.facts.get(key, "gone"), after.facts.get(key, "gone")
             if old != new:

@@ -80,14 +80,19 @@ def test_a_stack_not_as_deployed_names_what_differs():
         snap.facts[("api", region)] = "answers"
         snap.facts[("ecs", region)] = "3/3"
         snap.facts[("aurora", region)] = "available"
+        for n in range(3):
+            snap.facts[("target", region, f"10.0.0.{n}:8000")] = "healthy"
+    snap.facts[("target", "us-east-1", "10.0.0.9:8000")] = "draining"  # a stopped task's target on its way out
     snap.facts[("global-writer",)] = "us-east-1"
     assert snap.problems(deployment) == []
     snap.facts[("ecs", "us-east-1")] = "2/3"
     snap.facts[("target", "us-east-1", "10.0.0.1:8000")] = "unhealthy"
+    snap.facts[("target", "us-west-2", "10.0.0.1:8000")] = "initial"
     snap.facts[("global-writer",)] = "us-west-2"
     snap.facts[("api", "us-west-2")] = "ServiceUnavailable"
     problems = snap.problems(deployment)
     assert "us-east-1: ECS service running/desired 2/3" in problems
     assert "us-east-1: targets not healthy: 10.0.0.1:8000" in problems
+    assert "us-east-1: 2 healthy target(s) for 3 desired task(s)" in problems
     assert any("writer is us-west-2" in p for p in problems)
     assert any(p.startswith("us-west-2: its APIs do not answer") for p in problems)
