@@ -258,7 +258,7 @@ def test_module_leaves_an_equivalent_dashboard_written_elsewhere_alone(
         "tasks": [
             {
                 "name": "Put the same dashboard",
-                "cloudwatch_dashboard": {"region": "us-east-1", "name": name, "body": BODY},
+                "hawa.platform.cloudwatch_dashboard": {"region": "us-east-1", "name": name, "body": BODY},
             }
         ],
     }
