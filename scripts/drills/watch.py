@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ class Watcher:
         if not self.outbox_url:
             return
         try:
-            with urllib.request.urlopen(f"{self.outbox_url}?since={self._since}", timeout=5) as resp:  # noqa: S310 - loopback
+            query = urllib.parse.urlencode({"since": self._since})
+            with urllib.request.urlopen(f"{self.outbox_url}?{query}", timeout=5) as resp:  # noqa: S310 - loopback
                 messages = json.load(resp).get("messages", [])
         except (OSError, ValueError):
             return  # no outbox (an older sandbox) or a busy one: the report says no alert was seen
