@@ -525,7 +525,9 @@ class Alarms:
         """One pass over every region; returns the state changes made (their actions have run)."""
         now = self.clock()
         changes: list[Change] = []
+        present: set[tuple[str, str, str]] = set()
         for account, region, backend in self.backends():
+            present.update((account, region, name) for name in list(backend.alarms))
             if self.is_dark(region) or not backend.alarms:
                 continue
             series = Series(backend.metric_data)
@@ -533,6 +535,9 @@ class Alarms:
                 change = self._evaluate_one(account, region, backend, alarm, series, now)
                 if change is not None:
                     changes.append(change)
+        for table in (self.last, self.held_until):  # forget deleted alarms
+            for key in [k for k in list(table) if k not in present]:
+                table.pop(key, None)
         for change in changes:
             run_actions(change, self.is_dark)
         if now - self._last_prune > 600:
