@@ -140,7 +140,7 @@ def test_a_controller_that_cannot_reach_the_secondary_says_so_and_does_nothing(
     assert "the secondary region's APIs do not answer" in status["decisions"][-1]["reasons"][0]
     message = _wait(
         "the blind notification",
-        lambda: [m for m in _webhook(stack) if "automatic failover: blind" in m.get("subject", "")],
+        lambda: [m for m in _webhook(stack) if "automatic failover: blind" in (m.get("subject") or "")],
         120,
     )[-1]
     assert "cannot reach us-west-2's APIs" in message["message"]
@@ -157,7 +157,7 @@ def test_notify_mode_tells_the_on_call_and_moves_nothing(
     try:
         message = _wait(
             "the approval request",
-            lambda: [m for m in _webhook(stack) if "automatic failover: failover (notify)" in m.get("subject", "")],
+            lambda: [m for m in _webhook(stack) if "automatic failover: failover (notify)" in (m.get("subject") or "")],
             180,
         )[-1]["message"]
         assert (
