@@ -123,3 +123,113 @@ def sandbox_control(sandbox: Any, method: str, path: str, body: dict[str, Any] |
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
         return json.load(response)
+
+
+@dataclass
+class JobTemplate:
+    """One job template of awx/configure.yml, the single source of AWX's templates."""
+
+    name: str
+    playbook: str
+    job_type: str
+    ask_job_type: bool
+    ask_variables: bool
+    survey: list[dict[str, Any]]
+
+
+def job_template(name: str) -> JobTemplate:
+    import yaml
+
+    (play,) = yaml.safe_load((REPO_ROOT / "awx" / "configure.yml").read_text())
+    (task,) = [t for t in play["tasks"] if "awx.awx.job_template" in t]
+    items = {item["name"]: item for item in task["loop"]}
+    if name not in items:
+        raise ValueError(f"awx/configure.yml has no job template {name!r}; it has {sorted(items)}")
+    item = items[name]
+    survey = []
+    if "survey_file" in item:
+        survey = json.loads((REPO_ROOT / "awx" / item["survey_file"]).read_text())["spec"]
+    return JobTemplate(
+        name,
+        item["playbook"],
+        item.get("job_type", "run"),
+        item.get("ask_job_type", False),
+        item.get("ask_variables", False),
+        survey,
+    )
+
+
+def survey_extra_vars(template: JobTemplate, answers: dict[str, str]) -> dict[str, str]:
+    """The extra vars AWX launches a job with: the answers (strings, as AWX passes them) checked against the
+    survey, each unanswered question's default where it is a valid answer, and a required question unanswered
+    refused, as AWX refuses such a launch."""
+    questions = {q["variable"]: q for q in template.survey}
+    unknown = set(answers) - set(questions)
+    if unknown and not template.ask_variables:
+        raise ValueError(f"{template.name} asks only {sorted(questions)}; it does not take {sorted(unknown)}")
+    extra_vars = dict(answers)
+    for variable, question in questions.items():
+        value = answers.get(variable, question.get("default", ""))
+        valid = value != "" and (question["type"] != "multiplechoice" or value in question["choices"])
+        if variable in answers and not valid:
+            raise ValueError(f"{template.name}: {variable}={value!r} is not one of {question.get('choices')}")
+        if valid:
+            extra_vars[variable] = value
+        elif question.get("required"):
+            raise ValueError(f"{template.name}: the survey requires an answer for {variable}")
+    return extra_vars
+
+
+def run_job_template(
+    name: str,
+    answers: dict[str, str] | None = None,
+    *,
+    sandbox_port: int,
+    private_data_dir: Path,
+    inventory: str = "inventories/sandbox/hosts.yml",
+    job_type: str | None = None,
+    job_id: int = 1,
+    timeout: int = 900,
+) -> Any:
+    """Run a job template of awx/configure.yml as AWX does, with ansible-runner (AWX's engine): the project is
+    the repository (AWX's checkout; the playbook runs from it, with its ansible.cfg), the inventory is the
+    template's inventory source (the sandbox's here, as awx_inventory_source_path=inventories/sandbox/hosts.yml
+    makes it), the environment carries the AWS_* variables AWX's credential injects (the sandbox's endpoint and
+    fake keys), the extra vars are the survey's answers plus the job's awx_* metadata (failover.yml's lock names
+    the AWX user and job from them), and a check job passes --check. Returns the
+    ansible_runner.Runner: status, rc, stats, events, config.artifact_dir (job_events/, stdout, rc, status)."""
+    import ansible_runner
+
+    from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+
+    template = job_template(name)
+    job_type = job_type or template.job_type
+    if job_type not in ("run", "check"):
+        raise ValueError(f"job_type must be run or check (AWX's job types); got {job_type!r}")
+    if job_type != template.job_type and not template.ask_job_type:
+        raise ValueError(f"{name} does not ask the job type at launch: it runs as {template.job_type} only")
+    envvars = {
+        # ansible-playbook from the virtualenv, as the execution environment has it on its PATH.
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        # The sandbox inventory's endpoint reads SANDBOX_PORT; the rest is what AWX's credential injects.
+        "SANDBOX_PORT": str(sandbox_port),
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{sandbox_port}",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+    }
+    return ansible_runner.run(
+        private_data_dir=str(private_data_dir),
+        project_dir=str(REPO_ROOT),
+        playbook=template.playbook,
+        inventory=str(REPO_ROOT / inventory),
+        extravars={
+            "awx_job_id": job_id,
+            "awx_job_template_name": template.name,
+            "awx_user_name": "tests",
+            **survey_extra_vars(template, answers or {}),
+        },
+        envvars=envvars,
+        cmdline="--check" if job_type == "check" else None,
+        quiet=True,
+        timeout=timeout,
+    )
