@@ -51,9 +51,11 @@ def test_job_templates_run_in_the_execution_environment_built_from_the_repositor
     (play,) = yaml.safe_load((REPO_ROOT / "awx" / "configure.yml").read_text())
     (environment,) = [t for t in play["tasks"] if "awx.awx.execution_environment" in t]
     (templates,) = [t for t in play["tasks"] if "awx.awx.job_template" in t]
+    (project,) = [t for t in play["tasks"] if "awx.awx.project" in t]
     name = environment["awx.awx.execution_environment"]["name"]
+    assert name == "{{ awx_execution_environment_name }}"
     assert templates["awx.awx.job_template"]["execution_environment"] == name
-    assert play["vars"]["awx_execution_environment_name"] == "hawa-ee"
+    assert project["awx.awx.project"]["default_environment"] == name
     assert (REPO_ROOT / "execution-environment.yml").is_file()
 
 
@@ -112,6 +114,10 @@ def test_the_failover_template_refuses_an_unconfirmed_unplanned_failover(
         and e["event_data"].get("task") == "An unplanned failover has its data loss acknowledged"
     ]
     assert refusals and "confirm with -e failover_confirm_data_loss=true" in refusals[0], refusals
+    # As AWX passes them: the answers and the survey's default as strings, with the job's own variables.
+    extravars = json.loads((tmp_path / "env" / "extravars").read_text())
+    assert extravars["failover_confirm_data_loss"] == "false"
+    assert extravars["awx_job_template_name"] == "hawa failover"
     command = json.loads((Path(runner.config.artifact_dir) / "command").read_text())["command"]
     assert "--check" not in command
 
