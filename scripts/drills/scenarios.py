@@ -251,7 +251,7 @@ SCENARIOS = {
             _switched,
             recovery_measure="none",
             operator=_switch_over,
-            restore=lambda ctx, drill: drill.operator_step("failover.yml failback", ["-e", "failover_mode=failback"]),
+            restore=_fail_back,
             playbooks=(
                 "ansible-playbook failover.yml -e failover_mode=planned -e failover_target_region=<secondary>",
                 "ansible-playbook failover.yml -e failover_mode=failback",

@@ -92,6 +92,7 @@ import logging
 from typing import Any
 
 from sandbox import patches, runtime
+from sandbox.services.cloudwatch.metrics import naive_utc as _naive
 from sandbox.services.rds import engine as aurora
 from sandbox.services.rds import patches as rds_patches
 
@@ -168,14 +169,6 @@ def _prune_metrics(backend: Any) -> None:
         datum = data[index]
         if datum.namespace == "AWS/RDS" and datum.name in METRIC_NAMES and _naive(datum.timestamp) < cutoff:
             del data[index]
-
-
-def _naive(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
 
 
 def _fault(code: str, message: str) -> Exception:
