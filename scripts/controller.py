@@ -189,7 +189,9 @@ def start(inventory: Path, state: Path, extra: list[str]) -> str:
         proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--state-dir", str(state), "run", "-i", str(inventory),
              *[arg for value in extra for arg in ("-e", value)]],
-            cwd=REPO, env=_env(), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+            # Unbuffered: its log is a file, and a decision must be in it when it is made, not a few KB later.
+            cwd=REPO, env={**_env(), "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL, stdout=handle,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop ends the playbooks it runs too
         )  # fmt: skip
     (state / "controller.pid").write_text(f"{proc.pid}\n")

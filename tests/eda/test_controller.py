@@ -144,7 +144,8 @@ def test_a_controller_that_cannot_reach_the_secondary_says_so_and_does_nothing(
         120,
     )[-1]
     assert "cannot reach us-west-2's APIs" in message["message"]
-    assert "decision blind" in (state / "controller.log").read_text()
+    # The log rule runs beside the notify rule: its line may land a moment after the notification.
+    _wait("the blind decision in the log", lambda: "decision blind" in (state / "controller.log").read_text(), 30)
     assert _writer_region(aws) == "us-east-1"
     assert not [run for run in _status(env, state)["runs"] if run["playbook"].endswith("failover.yml")]
 
