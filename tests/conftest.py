@@ -58,8 +58,9 @@ def aws(sandbox: SandboxConfig) -> Callable[..., Any]:
 
 
 # The two longest files (the README walk, about 15 minutes; the molecule scenarios, about 12), in this order:
-# xdist's loadfile hands the first file to one worker and the second to the other.
-LONGEST_FILES = ("tests/test_readme.py", "tests/roles/test_molecule.py")
+# xdist's loadfile hands the first file to one worker and the second to the other; the third goes to the
+# first worker free (the eda file deploys a stack of its own: last, it ran alone on one worker for minutes).
+LONGEST_FILES = ("tests/test_readme.py", "tests/roles/test_molecule.py", "tests/eda/test_controller.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

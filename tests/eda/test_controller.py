@@ -23,7 +23,7 @@ import pytest
 
 from sandbox import cli
 from sandbox.config import SandboxConfig
-from tests.support import REPO_ROOT, ansible_env, run_playbook
+from tests.support import REPO_ROOT, ansible_env, run_job_template, run_playbook
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -83,9 +83,16 @@ def _replication_settled(env: dict[str, str], state: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(sandbox: SandboxConfig) -> SandboxConfig:
-    run = run_playbook("site.yml", sandbox_port=sandbox.port, timeout=2400)
-    assert run.failed == 0, run.failure_messages()
+def stack(sandbox: SandboxConfig, tmp_path_factory: pytest.TempPathFactory) -> SandboxConfig:
+    # Deployed as AWX deploys it: the "hawa site" job template through ansible-runner (the controller then
+    # runs failover.yml through ansible-runner too), so the job artifacts are checked on a real deploy.
+    runner = run_job_template(
+        "hawa site", sandbox_port=sandbox.port, private_data_dir=tmp_path_factory.mktemp("awx-site"), timeout=2400
+    )
+    stdout = Path(runner.config.artifact_dir, "stdout")
+    assert (runner.status, runner.rc) == ("successful", 0), stdout.read_text()[-4000:]
+    assert not runner.stats["failures"] and not runner.stats["dark"], runner.stats
+    assert set(runner.stats["changed"]) >= {"us-east-1", "us-west-2", "global"}, runner.stats
     print(cli.serving(sandbox, 300))
     return sandbox
 
