@@ -57,9 +57,11 @@ def aws(sandbox: SandboxConfig) -> Callable[..., Any]:
     return client
 
 
-# The two longest files (the README walk, about 15 minutes; the molecule scenarios, about 12), in this order:
-# xdist's loadfile hands the first file to one worker and the second to the other; the third goes to the
-# first worker free (the eda file deploys a stack of its own: last, it ran alone on one worker for minutes).
+# The longest files (the README walk, about 15 minutes; the molecule scenarios, about 10; the eda file, which
+# deploys a stack of its own, about 8), in this order: xdist's loadfile hands the first file to one worker and
+# the second to the other, and the third to the first worker free. `make test` passes --no-loadscope-reorder:
+# by default xdist sorts the files by their number of tests, and the long files started after many short ones
+# (the eda file last, alone on one worker for minutes).
 LONGEST_FILES = ("tests/test_readme.py", "tests/roles/test_molecule.py", "tests/eda/test_controller.py")
 
 

@@ -126,4 +126,9 @@ def _third_party_imports() -> set[str]:
                 found |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module.split(".")[0])
-    return found - set(sys.stdlib_module_names) - {"ansible", "ansible_collections"}
+    # The distribution that provides each import, where their names differ.
+    distribution = {"ansible_mitogen": "mitogen"}
+    return {
+        distribution.get(name, name)
+        for name in found - set(sys.stdlib_module_names) - {"ansible", "ansible_collections"}
+    }
