@@ -87,13 +87,14 @@ def context(args: argparse.Namespace, deployment: Deployment, run_id: str) -> ru
         base_url = os.environ.get("SANDBOX_URL") or cfg.edge
         outbox, faults = f"{cfg.endpoint}/_sandbox/sns/outbox", SandboxFaults(cfg)
     mode = str(deployment.settings.get("failover_automation_mode", "off"))
+    judge = stack.HealthCheckJudge()  # one for every read: Route 53's verdict needs the checkers' history
     return runner.Context(
         deployment=deployment,
         session=session,
         inventory=args.inventory,
         base_url=base_url,
         faults=faults,
-        read=lambda: stack.read(deployment, session),
+        read=lambda: stack.read(deployment, session, judge),
         outbox_url=outbox,
         automatic_failover=mode == "automatic",
         automatic_wait_s=120,

@@ -91,7 +91,10 @@ def drill_result(drill: Any, missing: list[Outcome]) -> dict[str, Any]:
         | {
             "recovered_s": _after(marks.get("recovered"), fault),
             "full_capacity_s": _after(marks.get("full_capacity"), fault),
-            "automatic": not drill.operator_steps or scenario.name == "planned-switchover",
+            # Recovery without a person: no operator step before the fault was undone (a failback afterwards
+            # is the restore, operator-driven by design); a planned switchover is the operator's own drill.
+            "automatic": scenario.name == "planned-switchover"
+            or not [s for s in drill.operator_steps if s["phase"] == "recovery"],
             "operator_steps": drill.operator_steps,
         },
         "impact": impact(load.outcomes, fault, end),

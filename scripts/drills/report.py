@@ -85,7 +85,7 @@ def _one(r: dict[str, Any]) -> list[str]:
         f"recovered {_s(rec['recovered_s'])} s, full capacity {_s(rec['full_capacity_s'])} s; "
         + ("automatic." if rec["automatic"] else "needed an operator step.")
         + "".join(
-            f" Operator: {s['title']} from {s['start_s']:.1f} s to {s['end_s']:.1f} s (exit {s['exit']})."
+            f" Operator ({s['phase']}): {s['title']} from {s['start_s']:.1f} s to {s['end_s']:.1f} s (exit {s['exit']})."
             for s in rec["operator_steps"]
         ),
         "",

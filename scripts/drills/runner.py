@@ -75,7 +75,11 @@ class Drill:
         start = self.watcher.note("step", f"operator: {title}", "", "started").t
         proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
         end = self.watcher.note("step", f"operator: {title}", "started", f"exit {proc.returncode}").t
-        self.operator_steps.append({"title": title, "start_s": start, "end_s": end, "exit": proc.returncode})
+        # A step after the fault is undone (a failback) restores the stack; it is not part of the recovery.
+        phase = "restore" if "undo" in self.marks else "recovery"
+        self.operator_steps.append(
+            {"title": title, "start_s": start, "end_s": end, "exit": proc.returncode, "phase": phase}
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{title} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
 

@@ -68,8 +68,38 @@ def _counts_met(running_desired: str) -> bool:
     return int(desired) > 0 and running == desired
 
 
-def read(deployment: Deployment, session: Any) -> Snapshot:
-    """One snapshot of every watched fact, region by region, then the global layer."""
+class HealthCheckJudge:
+    """Route 53's own verdict on a health check, from what GetHealthCheckStatus shows: each checker's latest
+    observation only. A checker calls the endpoint unhealthy after FailureThreshold failed checks in a row
+    (and healthy again after as many successes), and the check is healthy while more than 18 % of its
+    checkers call it healthy. So the judge follows each checker across reads, counting its new observations
+    (a new CheckedTime) - a failed observation or two is not yet a failover."""
+
+    def __init__(self) -> None:
+        # (check id, checker region, checker IP) -> [last CheckedTime, healthy?, streak of the other result]
+        self._checkers: dict[tuple[str, str, str], list[Any]] = {}
+
+    def verdict(self, check_id: str, threshold: int, observations: list[dict[str, Any]]) -> str:
+        healthy = 0
+        for observation in observations:
+            report = observation["StatusReport"]
+            success = report["Status"].startswith("Success")
+            key = (check_id, observation.get("Region", ""), observation.get("IPAddress", ""))
+            state = self._checkers.get(key)
+            if state is None:  # first seen: its verdict is its latest result (no history before the drill)
+                state = self._checkers[key] = [report["CheckedTime"], success, 0]
+            elif report["CheckedTime"] != state[0]:
+                state[0] = report["CheckedTime"]
+                state[2] = state[2] + 1 if success != state[1] else 0
+                if state[2] >= threshold:
+                    state[1], state[2] = success, 0
+            healthy += bool(state[1])
+        return "healthy" if observations and healthy / len(observations) > 0.18 else "unhealthy"
+
+
+def read(deployment: Deployment, session: Any, judge: HealthCheckJudge | None = None) -> Snapshot:
+    """One snapshot of every watched fact, region by region, then the global layer. Give the same judge to
+    every read of a drill: it keeps the checkers' history that Route 53's verdict needs."""
     snap = Snapshot()
     for region in deployment.regions:
         client = clients(session, region, connect_timeout=2, read_timeout=10)
@@ -78,7 +108,7 @@ def read(deployment: Deployment, session: Any) -> Snapshot:
             snap.facts[("api", region)] = "answers"
         except Exception as exc:  # a dark region or a refused call is a fact, not a crash
             snap.facts[("api", region)] = _short(exc)
-    _read_global(snap, deployment, session)
+    _read_global(snap, deployment, session, judge or HealthCheckJudge())
     return snap
 
 
@@ -119,7 +149,7 @@ def _read_targets(snap: Snapshot, region: str, elbv2: Any, group_arns: list[str]
             snap.facts[("target", region, where)] = target["TargetHealth"]["State"]
 
 
-def _read_global(snap: Snapshot, deployment: Deployment, session: Any) -> None:
+def _read_global(snap: Snapshot, deployment: Deployment, session: Any, judge: HealthCheckJudge) -> None:
     """The global cluster's writer, asked in the primary region, else in the secondary (a dark primary's
     RDS API does not answer); and the Route 53 health checks (their control plane is in us-east-1; while
     a region is dark the checks' verdicts still come from the checkers, as on AWS)."""
@@ -138,13 +168,13 @@ def _read_global(snap: Snapshot, deployment: Deployment, session: Any) -> None:
         break
     try:
         _read_health_checks(
-            snap, deployment, clients(session, "us-east-1", connect_timeout=2, read_timeout=10)("route53")
+            snap, deployment, clients(session, "us-east-1", connect_timeout=2, read_timeout=10)("route53"), judge
         )
     except Exception as exc:
         snap.facts[("route53",)] = _short(exc)
 
 
-def _read_health_checks(snap: Snapshot, deployment: Deployment, route53: Any) -> None:
+def _read_health_checks(snap: Snapshot, deployment: Deployment, route53: Any, judge: HealthCheckJudge) -> None:
     checks = route53.list_health_checks()["HealthChecks"]
     ids = [c["Id"] for c in checks]
     names: dict[str, str] = {}
@@ -158,10 +188,8 @@ def _read_health_checks(snap: Snapshot, deployment: Deployment, route53: Any) ->
         if check["Id"] not in names or check["HealthCheckConfig"]["Type"] == "CALCULATED":
             continue  # a calculated check has no checkers' observations of its own
         observations = route53.get_health_check_status(HealthCheckId=check["Id"])["HealthCheckObservations"]
-        healthy = sum(o["StatusReport"]["Status"].startswith("Success") for o in observations)
-        # Route 53 calls an endpoint healthy when more than 18 % of its checkers say so.
-        verdict = "healthy" if observations and healthy / len(observations) > 0.18 else "unhealthy"
-        snap.facts[("health-check", names[check["Id"]])] = verdict
+        threshold = int(check["HealthCheckConfig"].get("FailureThreshold", 3))
+        snap.facts[("health-check", names[check["Id"]])] = judge.verdict(check["Id"], threshold, observations)
 
 
 def _short(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from scripts.drills import measure
 from scripts.drills.load import Outcome
 from scripts.drills.scenarios import SCENARIOS
-from scripts.drills.stack import Snapshot
+from scripts.drills.stack import HealthCheckJudge, Snapshot
 from scripts.drills.watch import Event, is_trouble
 
 
@@ -96,3 +96,22 @@ def test_a_stack_not_as_deployed_names_what_differs():
     assert "us-east-1: 2 healthy target(s) for 3 desired task(s)" in problems
     assert any("writer is us-west-2" in p for p in problems)
     assert any(p.startswith("us-west-2: its APIs do not answer") for p in problems)
+
+
+def test_route53s_verdict_waits_for_the_failure_threshold_of_each_checker():
+    judge = HealthCheckJudge()
+
+    def observe(status: str, at: int, checkers: int = 8) -> str:
+        report = {"Status": f"{status}: HTTP Status Code 200", "CheckedTime": f"2026-01-01T00:00:{at:02d}Z"}
+        observations = [{"Region": f"r{n}", "IPAddress": "1.2.3.4", "StatusReport": report} for n in range(checkers)]
+        return judge.verdict("check-1", 3, observations)
+
+    assert observe("Success", 0) == "healthy"
+    assert observe("Failure", 10) == "healthy"  # one failed check is not a failover
+    assert observe("Failure", 10) == "healthy"  # the same observation read again counts once
+    assert observe("Failure", 20) == "healthy"
+    assert observe("Failure", 30) == "unhealthy"  # the third in a row
+    assert observe("Success", 40) == "unhealthy"
+    assert observe("Failure", 50) == "unhealthy"  # a success streak broken: still unhealthy
+    assert [observe("Success", at) for at in (51, 52, 53)] == ["unhealthy", "unhealthy", "healthy"]
+    assert judge.verdict("check-2", 3, []) == "unhealthy"  # no observation yet: not healthy
