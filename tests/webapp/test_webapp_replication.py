@@ -270,3 +270,30 @@ def test_writes_resume_within_a_second_of_promotion(pair, start_app) -> None:
     # The records written after the promotion are on the new writer.
     assert standby.execute("SELECT count(*) FROM records", dbname=DB_NAME)[0][0] >= len(after) - len(failed)
     assert "Traceback" not in app.logs()
+
+
+def test_a_write_during_a_promotion_is_held_until_the_new_writer_takes_it(pair, start_app) -> None:
+    """The writer instance crashes and a reader is promoted 1.5 s later (Aurora within one region): a write
+    sent in between waits for the new writer (WRITE_WAIT) instead of failing; with WRITE_WAIT=0 it fails."""
+    primary, standby = pair
+    hosts = f"127.0.0.1:{primary.port},127.0.0.1:{standby.port}"
+    env = db_env(host=hosts, DB_WRITER_HOST=hosts, DB_READER_HOST=f"127.0.0.1:{standby.port}")
+    held, impatient = start_app(env), start_app(env | {"WRITE_WAIT": "0"})
+    with held.client() as http, impatient.client() as http_impatient:
+        for client in (http, http_impatient):
+            assert client.post("/api/data", json={"key": "before", "value": "v"}).status_code == 201
+        primary.stop("immediate")
+        promotion = threading.Timer(1.5, standby.promote)
+        promotion.start()
+        try:
+            refused = http_impatient.post("/api/data", json={"key": "impatient", "value": "v"}, timeout=10)
+            started = time.monotonic()
+            answer = http.post("/api/data", json={"key": "during", "value": "v"}, timeout=10)
+            waited = time.monotonic() - started
+        finally:
+            promotion.join()
+    assert refused.status_code == 503, refused.text
+    assert answer.status_code == 201, answer.text
+    assert 0.5 < waited < 5.0, waited
+    assert standby.execute("SELECT count(*) FROM records WHERE key = 'during'", dbname=DB_NAME)[0][0] == 1
+    assert "Traceback" not in held.logs()

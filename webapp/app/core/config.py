@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     ready_timeout_s: float = Field(1.0, validation_alias="READY_TIMEOUT", gt=0, le=10)
     role_refresh_s: float = Field(1.0, validation_alias="ROLE_REFRESH_INTERVAL", gt=0, le=60)
     read_only_retry_after_s: int = Field(5, validation_alias="READ_ONLY_RETRY_AFTER", ge=1, le=3600)
+    # How long a write waits for a writer while this region's database promotes one (db.execute_write);
+    # with a try's connect timeout it must stay under the CDN's origin read timeout (8 s). 0: never wait.
+    write_wait_s: float = Field(5.0, validation_alias="WRITE_WAIT", ge=0, le=30)
 
     # The HTTP server (python -m app).
     host: str = Field("127.0.0.1", validation_alias="HOST")
