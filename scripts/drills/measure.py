@@ -109,6 +109,8 @@ def drill_result(drill: Any, missing: list[Outcome]) -> dict[str, Any]:
             # How far before the fault the oldest lost write was acknowledged.
             "rpo_s": round(max(0.0, fault - min(lost_before)), 2) if lost_before else 0.0,
         },
+        # Times the global database's writer moved from one region to another after the fault.
+        "failovers": failovers(drill.watcher.events, fault),
         "as_deployed_after": not drill.problems_after,
         "problems_after": drill.problems_after,
         "events": [asdict(e) for e in drill.watcher.events],
@@ -124,6 +126,25 @@ def _recovery_figure(scenario: Any, result: dict[str, Any]) -> float | None:
         # The first acknowledged write after the fault's first failed one; writes that never failed: 0.
         return rec["first_write_s"] if rec["first_write_s"] is not None else (0.0 if rec["recovered_s"] else None)
     return rec["full_capacity_s"]
+
+
+def failovers(events: list[Any], fault: float) -> int:
+    """Moves of the global database's writer from one region to another after the fault. A writer that is
+    unknown for a while (both regions' APIs silent) or none is no region: the move is counted once the
+    writer is known again, and only if it is elsewhere."""
+    def known(value: str) -> bool:
+        return bool(value) and value != "none" and not value.startswith("unknown")
+
+    moves, where = 0, None
+    for event in sorted((e for e in events if e.source == "global-writer"), key=lambda e: e.t):
+        if where is None and known(event.old):
+            where = event.old
+        if not known(event.new):
+            continue
+        if event.t >= fault and where is not None and event.new != where:
+            moves += 1
+        where = event.new
+    return moves
 
 
 def verdict(scenario: Any, result: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +168,7 @@ def verdict(scenario: Any, result: dict[str, Any]) -> dict[str, Any]:
     line("failed reads", result["impact"]["read"]["failed"], b.max_failed_reads)
     line("lost writes", result["rpo"]["lost_writes"], b.max_lost_writes)
     line("RPO (s)", result["rpo"]["rpo_s"], b.max_rpo_s)
+    line("failovers (writer moves)", result["failovers"], b.max_failovers)
     lines.append({"what": "stack as deployed afterwards", "figure": result["as_deployed_after"], "bound": True,
                   "met": result["as_deployed_after"]})  # fmt: skip
     return {"met": all(x["met"] for x in lines), "lines": lines}

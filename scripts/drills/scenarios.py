@@ -8,6 +8,7 @@ failover controller acts) says so in `operator`; the report then marks its recov
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class Budget:
     max_failed_reads: int | None = None
     max_lost_writes: int | None = 0
     max_rpo_s: float | None = 0
+    max_failovers: int | None = None  # times the global database's writer moved during the drill
 
 
 @dataclass
@@ -178,6 +180,33 @@ def _fail_back(ctx: Any, drill: Any) -> None:
     drill.operator_step("failover.yml failback", ["-e", "failover_mode=failback"])
 
 
+# -- flapping primary ----------------------------------------------------------------------------------
+
+FLAP_S = 10  # dark 10 s, back 10 s, dark 10 s (issue 11): shorter than the controller's dwell each time
+
+
+def _pause(seconds: float) -> Step:
+    return Step(f"wait {seconds:.0f} s", f"sleep {seconds:.0f}", lambda: time.sleep(seconds))
+
+
+def _flapping_primary(ctx: Any) -> Plan:
+    region = ctx.deployment.primary
+    all_subnets = subnets(ctx.session, ctx.deployment, region)
+    first_dark, first_back = ctx.faults.isolate_subnets(region, all_subnets, f"take {region} dark", FLAP_S)
+    again_dark, again_back = ctx.faults.isolate_subnets(region, all_subnets, f"take {region} dark again", FLAP_S)
+    # After the last flap, longer than the controller's dwell (25 s on the sandbox): a failover it had
+    # wrongly armed would happen now, inside the drill.
+    settle = _pause(FLAP_SETTLE_S)
+    return Plan(
+        [first_dark, _pause(FLAP_S), first_back, _pause(FLAP_S), again_dark, _pause(FLAP_S), again_back, settle],
+        [again_back],
+        f"{region} dark {FLAP_S} s, back {FLAP_S} s, dark {FLAP_S} s: nothing may fail over",
+    )
+
+
+FLAP_SETTLE_S = 35
+
+
 # -- planned switchover --------------------------------------------------------------------------------
 
 
@@ -241,6 +270,16 @@ SCENARIOS = {
                 "-e failover_target_region=<secondary> -e failover_confirm_data_loss=true",
                 "after the undo: ansible-playbook failover.yml -e failover_mode=failback",
             ),
+        ),
+        Scenario(
+            "flapping-primary",
+            "Flapping primary: us-east-1 dark 10 s, back 10 s, dark 10 s; the writer must not move",
+            None,
+            Budget(max_failovers=0, max_lost_writes=0, max_rpo_s=0),
+            _flapping_primary,
+            _full_capacity,
+            recovery_measure="none",
+            timeout_s=300,
         ),
         Scenario(
             "planned-switchover",

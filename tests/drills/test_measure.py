@@ -61,12 +61,16 @@ def test_the_verdict_names_each_budget_line_and_fails_on_a_lost_write():
         "recovery": {"full_capacity_s": 20.0, "first_read_s": None, "first_write_s": None, "recovered_s": 20.0},
         "impact": measure.impact(_reads([6.0, 7.0]), 5.0, 8.0) | {"write": measure.impact([], 5.0, 8.0)["write"]},
         "rpo": {"lost_writes": 1, "rpo_s": 0.4},
+        "failovers": 1,
         "as_deployed_after": True,
     }
     verdict = measure.verdict(scenario, result)
     lines = {x["what"]: x for x in verdict["lines"]}
     assert lines["detection (s)"]["met"] and lines["recovery (s)"]["met"]
     assert not lines["lost writes"]["met"] and not verdict["met"]
+    assert "failovers (writer moves)" not in lines  # not a budget line of this scenario
+    flapping = {x["what"]: x for x in measure.verdict(SCENARIOS["flapping-primary"], result)["lines"]}
+    assert not flapping["failovers (writer moves)"]["met"]  # the flapping drill allows none
 
 
 def test_a_stack_not_as_deployed_names_what_differs():
@@ -115,3 +119,17 @@ def test_route53s_verdict_waits_for_the_failure_threshold_of_each_checker():
     assert observe("Failure", 50) == "unhealthy"  # a success streak broken: still unhealthy
     assert [observe("Success", at) for at in (51, 52, 53)] == ["unhealthy", "unhealthy", "healthy"]
     assert judge.verdict("check-2", 3, []) == "unhealthy"  # no observation yet: not healthy
+
+
+def test_failovers_count_the_writer_moving_between_regions_after_the_fault():
+    def writer(t: float, old: str, new: str) -> Event:
+        return Event(t, "global-writer", "", old, new)
+
+    assert measure.failovers([], 5.0) == 0
+    flapping = [writer(6, "us-east-1", "unknown (dark)"), writer(9, "unknown (dark)", "us-east-1")]
+    assert measure.failovers(flapping, 5.0) == 0  # unknown for a while, then home: no move
+    region_lost = [writer(6, "us-east-1", "unknown (dark)"), writer(40, "unknown (dark)", "us-west-2")]
+    assert measure.failovers(region_lost, 5.0) == 1
+    there_and_back = [writer(10, "us-east-1", "us-west-2"), writer(50, "us-west-2", "us-east-1")]
+    assert measure.failovers(there_and_back, 5.0) == 2
+    assert measure.failovers(there_and_back, 20.0) == 1  # the first move was before the fault
