@@ -273,7 +273,7 @@ SCENARIOS = {
         ),
         Scenario(
             "flapping-primary",
-            "Flapping primary: us-east-1 dark 10 s, back 10 s, dark 10 s; the writer must not move",
+            "Flapping primary: the primary region dark 10 s, back 10 s, dark 10 s; the writer must not move",
             None,
             Budget(max_failovers=0, max_lost_writes=0, max_rpo_s=0),
             _flapping_primary,
