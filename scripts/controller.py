@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -129,7 +130,9 @@ def run(inventory: Path, state: Path, extra: list[str]) -> int:
     runs = state / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     # ansible-rulebook makes each run_playbook's private data dir with mkdtemp: keep them in the state folder.
-    os.environ["TMPDIR"] = str(runs)
+    # This process's temporary folder only, not TMPDIR: the playbooks it runs would inherit it, and Mitogen's
+    # Unix sockets there outgrow the 108-byte limit of a socket path under a deep state folder.
+    tempfile.tempdir = str(runs)
     os.environ.update({key: value for key, value in _env().items() if key in ("ANSIBLE_CONFIG", "PATH")})
     # The source's own AWS calls go where the inventory's plays go (the sandbox's endpoint; nothing on AWS).
     os.environ.update({key: str(value) for key, value in (settings.get("aws_environment") or {}).items()})
