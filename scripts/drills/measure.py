@@ -132,6 +132,7 @@ def failovers(events: list[Any], fault: float) -> int:
     """Moves of the global database's writer from one region to another after the fault. A writer that is
     unknown for a while (both regions' APIs silent) or none is no region: the move is counted once the
     writer is known again, and only if it is elsewhere."""
+
     def known(value: str) -> bool:
         return bool(value) and value != "none" and not value.startswith("unknown")
 

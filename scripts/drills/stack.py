@@ -7,6 +7,7 @@ not answer (a dark region) is a fact of the snapshot, not an error.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,10 +58,22 @@ class Snapshot:
         writer = self.get("global-writer")
         if writer != deployment.primary:
             found.append(f"the global database's writer is {writer or 'unknown'}, not the primary {deployment.primary}")
+        # The automatic failover refuses after a lag over its bound (an earlier fault still resynchronising): a
+        # drill that starts then would measure the refusal, not the failover.
+        lag = self.get("replication", deployment.secondary) or ""
+        if "over" in lag:
+            found.append(
+                f"{deployment.secondary}: replication lag in the newest minute {lag} (failover_max_replication_lag_ms): "
+                "an earlier fault is still resynchronising; wait a minute"
+            )
         for key, value in self.facts.items():
             if key[0] == "health-check" and value != "healthy":
                 found.append(f"Route 53 health check {key[1]} is {value}")
         return found
+
+
+def replication_bound_ms(deployment: Deployment) -> float:
+    return float(deployment.settings.get("failover_max_replication_lag_ms", 1000))
 
 
 def _counts_met(running_desired: str) -> bool:
@@ -140,6 +153,28 @@ def _read_region(snap: Snapshot, deployment: Deployment, region: str, client: Ca
     cloudwatch = client("cloudwatch")
     for alarm in cloudwatch.describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]:
         snap.facts[("alarm", region, alarm["AlarmName"])] = alarm["StateValue"]
+    if region == deployment.secondary:
+        # Bucketed, so that the timeline shows a change of verdict rather than every new sample.
+        lag, bound = _replication_lag(cloudwatch, f"{prefix}-aurora"), replication_bound_ms(deployment)
+        snap.facts[("replication", region)] = (
+            "no datapoint" if lag is None else "within bound" if lag <= bound else f"{lag:.0f} ms over {bound:.0f} ms"
+        )
+
+
+def _replication_lag(cloudwatch: Any, cluster_id: str) -> float | None:
+    """The secondary's worst AuroraGlobalDBReplicationLag of the newest minute, as the automatic failover
+    controller reads it for its "lag before the outage" (extensions/eda/plugins/event_source/region_signals.py)."""
+    now = datetime.datetime.now(datetime.UTC)
+    points = cloudwatch.get_metric_statistics(
+        Namespace="AWS/RDS",
+        MetricName="AuroraGlobalDBReplicationLag",
+        Dimensions=[{"Name": "DBClusterIdentifier", "Value": cluster_id}],
+        StartTime=now - datetime.timedelta(minutes=3),
+        EndTime=now,
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    return float(max(points, key=lambda p: p["Timestamp"])["Maximum"]) if points else None
 
 
 def _read_targets(snap: Snapshot, region: str, elbv2: Any, group_arns: list[str]) -> None:

@@ -88,11 +88,14 @@ def test_a_stack_not_as_deployed_names_what_differs():
             snap.facts[("target", region, f"10.0.0.{n}:8000")] = "healthy"
     snap.facts[("target", "us-east-1", "10.0.0.9:8000")] = "draining"  # a stopped task's target on its way out
     snap.facts[("global-writer",)] = "us-east-1"
+    snap.facts[("replication", "us-west-2")] = "within bound"
     assert snap.problems(deployment) == []
     snap.facts[("ecs", "us-east-1")] = "2/3"
     snap.facts[("target", "us-east-1", "10.0.0.1:8000")] = "unhealthy"
     snap.facts[("target", "us-west-2", "10.0.0.1:8000")] = "initial"
     snap.facts[("global-writer",)] = "us-west-2"
+    snap.facts[("replication", "us-west-2")] = "4027 ms over 1000 ms"
+    assert any("still resynchronising" in p for p in snap.problems(deployment))
     snap.facts[("api", "us-west-2")] = "ServiceUnavailable"
     problems = snap.problems(deployment)
     assert "us-east-1: ECS service running/desired 2/3" in problems
