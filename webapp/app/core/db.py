@@ -309,8 +309,8 @@ class Database:
         the ORM session's insert path measured 2.7 ms against 0.35 ms for the statement itself.
 
         A write held, not refused, while this region's writer changes: when no writer could be reached
-        or the server answered read-only - so the write was certainly not applied - and this region's
-        database was the writer lately, it is tried again until WRITE_WAIT seconds have passed. Aurora
+        or the server answered read-only - so the write was certainly not applied - and this region may be
+        promoting a writer (``_may_be_promoting``), it is tried again until WRITE_WAIT seconds have passed. Aurora
         promotes a reader within seconds when the writer instance fails (a crash, its AZ lost), and the
         client gets a slower answer instead of a 503. A replica region refuses at once, and a write whose
         connection broke after it was sent is never repeated: it may have committed.
@@ -337,7 +337,7 @@ class Database:
                 not_applied = (not sent and not isinstance(exc, PoolTimeoutError)) or getattr(
                     exc, "sqlstate", None
                 ) == SQLSTATE_READ_ONLY
-                if not not_applied or not self._writer_lately() or time.monotonic() >= deadline:
+                if not not_applied or not self._may_be_promoting() or time.monotonic() >= deadline:
                     raise
                 log.info("write held: no writer yet (%s); trying again", exc.__class__.__name__)
             await asyncio.sleep(WRITE_RETRY_S)
@@ -385,10 +385,15 @@ class Database:
         if state.role == "writer":
             self._writer_seen_at = time.monotonic()
 
-    def _writer_lately(self) -> bool:
-        """This region's database was the writer within WRITER_LATELY_S: a write that finds no writer now is
-        most likely in the middle of a promotion (or a switchover), not in a replica region."""
-        return self._writer_seen_at is not None and time.monotonic() - self._writer_seen_at < WRITER_LATELY_S
+    def _may_be_promoting(self) -> bool:
+        """A write that finds no writer here is most likely in the middle of a promotion (or a switchover),
+        not in a replica region: this region's database was the writer within WRITER_LATELY_S, or its role
+        is unknown now (a task started during the promotion has never seen the writer, and its role check
+        fails too). Only a region whose database answers as a replica and was not the writer lately refuses
+        at once."""
+        if self._writer_seen_at is not None and time.monotonic() - self._writer_seen_at < WRITER_LATELY_S:
+            return True
+        return self.role.role != "replica"
 
     def start_monitor(self) -> None:
         self._monitor = asyncio.get_running_loop().create_task(self._watch_role(), name="db-role-monitor")
