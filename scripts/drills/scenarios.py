@@ -78,7 +78,7 @@ def _single_container(ctx: Any) -> Plan:
 
 def _full_capacity(ctx: Any, snap: Snapshot) -> bool:
     """Every region's service at its desired count with every target healthy, the writer where it was."""
-    return not snap.problems(ctx.deployment)
+    return not snap.problems(ctx.deployment, replication=False)
 
 
 # -- availability zone ---------------------------------------------------------------------------------

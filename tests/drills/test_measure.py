@@ -96,6 +96,7 @@ def test_a_stack_not_as_deployed_names_what_differs():
     snap.facts[("global-writer",)] = "us-west-2"
     snap.facts[("replication", "us-west-2")] = "4027 ms over 1000 ms"
     assert any("still resynchronising" in p for p in snap.problems(deployment))
+    assert not any("still resynchronising" in p for p in snap.problems(deployment, replication=False))
     snap.facts[("api", "us-west-2")] = "ServiceUnavailable"
     problems = snap.problems(deployment)
     assert "us-east-1: ECS service running/desired 2/3" in problems
