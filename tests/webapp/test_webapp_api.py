@@ -236,8 +236,12 @@ def test_database_down_gives_503_not_500(start_app) -> None:
         ready = http.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["status"] == "unavailable" and "database" in ready.json()["reason"]
+        # A write waits WRITE_WAIT (5 s) for a writer first: with its role unknown the region may be promoting one.
+        started = time.monotonic()
+        write = http.post("/api/data", json={"key": "k", "value": "v"}, timeout=20)
+        assert 4.5 <= time.monotonic() - started < 15
         for resp in (
-            http.post("/api/data", json={"key": "k", "value": "v"}),
+            write,
             http.get("/api/data"),
             http.get("/api/data/1"),
         ):
