@@ -94,7 +94,7 @@ def test_a_stack_not_as_deployed_names_what_differs():
     snap.facts[("target", "us-east-1", "10.0.0.1:8000")] = "unhealthy"
     snap.facts[("target", "us-west-2", "10.0.0.1:8000")] = "initial"
     snap.facts[("global-writer",)] = "us-west-2"
-    snap.facts[("replication", "us-west-2")] = "4027 ms over 1000 ms"
+    snap.facts[("replication", "us-west-2")] = "over 1000 ms"
     assert any("still resynchronising" in p for p in snap.problems(deployment))
     assert not any("still resynchronising" in p for p in snap.problems(deployment, replication=False))
     snap.facts[("api", "us-west-2")] = "ServiceUnavailable"
