@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_webapp.py [--rounds 5] [--duration 3] [--connections 64] [--workers 1]
                                              [--durable] [--baseline OTHER_CHECKOUT]
 
-Starts its own PostgreSQL (sandbox/postgres.py, fsync and synchronous_commit off unless --durable),
+Starts its own PostgreSQL (sandbox/postgres.py, fsync off unless --durable; synchronous_commit always on),
 migrates it, seeds rows, then serves the app with ``python -m app`` and, as the ceiling, a bare ASGI
 hello-world with the same uvicorn settings (workers, uvloop, httptools). Each round loads every
 endpoint in turn (a warm-up run, then a measured run); the summary takes each endpoint's median over
@@ -243,7 +243,7 @@ def main() -> int:
     parser.add_argument(
         "--durable",
         action="store_true",
-        help="PostgreSQL with fsync and synchronous_commit on (default: both off, as in the tests)",
+        help="PostgreSQL with fsync on (default: off, as in the tests and the sandbox; synchronous_commit is on either way)",
     )
     parser.add_argument(
         "--baseline",
@@ -312,7 +312,7 @@ def main() -> int:
         postmaster = _postmaster(pg)
         print(f"bench: wrk -t{args.threads} -c{args.connections}, {args.rounds} rounds of {args.duration}s per "
               f"endpoint, {args.workers} uvicorn workers each, {os.cpu_count()} CPUs, PostgreSQL "
-              f"{pg.bin_dir.parent.name} ({'fsync on' if args.durable else 'fsync and synchronous_commit off'})",
+              f"{pg.bin_dir.parent.name} ({'fsync on' if args.durable else 'fsync off'}, synchronous_commit on)",
               flush=True)  # fmt: skip
         app_url = f"http://127.0.0.1:{app_port}"
         endpoints = {
