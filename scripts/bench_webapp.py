@@ -243,7 +243,7 @@ def main() -> int:
     parser.add_argument(
         "--durable",
         action="store_true",
-        help="PostgreSQL with fsync on (default: off, as in the tests and the sandbox; synchronous_commit is on either way)",
+        help="PostgreSQL with fsync on (default: off, as in the tests; synchronous_commit is on either way)",
     )
     parser.add_argument(
         "--baseline",
