@@ -48,6 +48,7 @@ def test_the_artifact_leaves_out_the_developers_machine(artifact):
     names, _ = artifact
     tops = {name.split("/")[0] for name in names}
     left_out = {"sandbox", "webapp", "tests", "inventories", "collections", "scripts", ".venv", ".sandbox", "reports"}
+    left_out |= {"execution-environment.yml", "Makefile", "site.yml", "failover.yml"}
     assert tops & left_out == set(), "build_ignore in galaxy.yml should keep these out of the artifact"
     assert not [name for name in names if "/molecule/" in name or "__pycache__" in name]
 

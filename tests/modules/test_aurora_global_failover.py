@@ -1,5 +1,5 @@
 """plugins/modules/aurora_global_failover.py against a scripted RDS (unit). The module on the live sandbox
-runs in failover.yml's tests (tests/test_failover.py)."""
+runs in failover.yml's end-to-end tests (tests/test_readme.py, tests/eda/test_controller.py)."""
 
 from __future__ import annotations
 
