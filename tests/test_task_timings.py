@@ -22,6 +22,10 @@ PLAYBOOK = """
     - name: After
       ansible.builtin.debug:
         msg: after
+    - name: Fails, ignored
+      ansible.builtin.command: "false"
+      changed_when: false
+      ignore_errors: true
 """
 PRESENT = """
 - name: Primary work
@@ -66,3 +70,5 @@ def test_slowest_tasks_are_named_by_the_task_that_spent_the_time(tmp_path):
     assert timings["Primary work [a]"] >= 2.9, recap
     assert timings["Slow join [b]"] >= 3.9, recap
     assert timings["Remove (never runs) [a]"] < 1.5 and timings["After [a]"] < 1.5, recap
+    # Ansible passes failures on with ignore_errors=: the callback takes it (it once warned on every failure).
+    assert "Fails, ignored [a]" in timings and "Callback dispatch" not in run.stdout + run.stderr, run.stderr

@@ -52,7 +52,7 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_start(self, host: Any, task: Any) -> None:
         self._started[(task._uuid, host.get_name())] = time.monotonic()
 
-    def _ended(self, result: Any) -> None:
+    def _ended(self, result: Any, ignore_errors: bool = False) -> None:
         task, host = result._task, result._host.get_name()
         started = self._started.pop((task._uuid, host), None)
         if started is not None:
