@@ -68,3 +68,31 @@ def test_time_plus_says_until_when_the_old_answer_may_be_cached() -> None:
     assert failover_filters.failover_time_plus("2026-12-02T14:50:01.250Z", 60) == "2026-12-02T14:51:01Z"
     assert failover_filters.failover_time_plus("2026-12-31T23:59:30.000Z", "60") == "2027-01-01T00:00:30Z"
     assert failover_filters.failover_time_plus("", 60) == "", "no traffic move, no deadline"
+
+
+def _global(*members: tuple[str, bool]) -> list[dict]:
+    return [
+        {
+            "global_cluster_members": [
+                {"db_cluster_arn": f"arn:aws:rds:{region}:123456789012:cluster:app-{region}", "is_writer": writer}
+                for region, writer in members
+            ]
+        }
+    ]
+
+
+def test_traffic_follows_the_writer_aws_reports() -> None:
+    regions = ["us-east-1", "us-west-2"]
+    traffic = failover_filters.traffic_regions
+    assert traffic(_global(("us-east-1", False), ("us-west-2", True)), regions, "us-east-1") == ["us-west-2", "us-east-1"]
+    assert traffic(_global(("us-east-1", True), ("us-west-2", False)), regions, "us-east-1") == regions
+    # No global database (first deploy, teardown), or a writer-less one mid-failover: the inventory decides.
+    assert traffic([], regions, "us-east-1") == regions
+    assert traffic(_global(("us-east-1", False), ("us-west-2", False)), regions, "us-west-2") == ["us-west-2", "us-east-1"]
+    # A writer in a region this inventory does not manage does not take its traffic.
+    assert traffic(_global(("eu-west-1", True), ("us-west-2", False)), regions, "us-east-1") == regions
+
+
+def test_traffic_regions_refuses_a_primary_outside_the_inventory() -> None:
+    with pytest.raises(AnsibleFilterError, match="'eu-west-1' is not one of"):
+        failover_filters.traffic_regions([], ["us-east-1", "us-west-2"], "eu-west-1")
