@@ -23,7 +23,7 @@ def _validate_tasks() -> str:
 def test_survey_offers_the_modes_and_regions_failover_yml_accepts() -> None:
     survey = json.loads((REPO_ROOT / "awx" / "failover-survey.json").read_text())
     questions = {q["variable"]: q for q in survey["spec"]}
-    assert set(questions) == {"failover_mode", "failover_target_region", "failover_confirm_data_loss"}
+    assert set(questions) == {"failover_mode", "failover_target_region", "failover_confirm_data_loss", "failover_force"}
 
     modes = re.search(r"failover_mode in (\[[^\]]+\])", _validate_tasks())
     assert modes, "validate.yml no longer lists the modes the way this test reads them"
@@ -35,8 +35,11 @@ def test_survey_offers_the_modes_and_regions_failover_yml_accepts() -> None:
         assert sorted(questions["failover_target_region"]["choices"]) == regions
 
     # Surveys answer in strings: validate.yml must read the confirmation through | bool.
-    assert questions["failover_confirm_data_loss"]["choices"] == ["false", "true"]
+    for yes_no in ("failover_confirm_data_loss", "failover_force"):
+        assert questions[yes_no]["choices"] == ["false", "true"]
     assert "failover_confirm_data_loss | default(false) | bool" in _validate_tasks()
+    confirm = (REPO_ROOT / "playbooks" / "failover" / "confirm_source_down.yml").read_text()
+    assert "failover_force | bool" in confirm
 
 
 def test_job_templates_point_at_playbooks_that_exist() -> None:
@@ -65,6 +68,7 @@ def test_survey_answers_are_checked_as_awx_checks_them() -> None:
     assert survey_extra_vars(failover, {"failover_mode": "failback"}) == {
         "failover_mode": "failback",
         "failover_confirm_data_loss": "false",
+        "failover_force": "false",
     }
     with pytest.raises(ValueError, match="failover_mode='sideways' is not one of"):
         survey_extra_vars(failover, {"failover_mode": "sideways"})
@@ -114,6 +118,8 @@ def test_the_failover_template_refuses_an_unconfirmed_unplanned_failover(
         and e["event_data"].get("task") == "An unplanned failover has its data loss acknowledged"
     ]
     assert refusals and "confirm with -e failover_confirm_data_loss=true" in refusals[0], refusals
+    # An empty account has no global database: what would be lost is said to be unknown, and why.
+    assert "us-west-2 trails the writer by an unknown amount (" in refusals[0], refusals
     # As AWX passes them: the answers and the survey's default as strings, with the job's own variables.
     extravars = json.loads((tmp_path / "env" / "extravars").read_text())
     assert extravars["failover_confirm_data_loss"] == "false"

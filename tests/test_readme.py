@@ -554,7 +554,20 @@ def _unchanged(aws, writer: str) -> None:
 @pytest.mark.parametrize(
     ("extra_vars", "message"),
     [
-        ({"failover_mode": "unplanned", "failover_target_region": SECONDARY}, "failover_confirm_data_loss=true"),
+        (
+            {"failover_mode": "unplanned", "failover_target_region": SECONDARY},
+            # The refusal shows what would be lost, measured.
+            " ms (AuroraGlobalDBRPOLag, newest datapoint); confirm with -e failover_confirm_data_loss=true",
+        ),
+        (
+            {
+                "failover_mode": "unplanned",
+                "failover_target_region": SECONDARY,
+                "failover_confirm_data_loss": True,
+                "failover_source_down_timeout": 4,
+            },
+            f"Route 53 still calls {PRIMARY} healthy after 4 s",
+        ),
         ({"failover_mode": "planned", "failover_target_region": "eu-west-1"}, "is not a region of this inventory"),
         ({"failover_mode": "sideways", "failover_target_region": SECONDARY}, "failover_mode must be planned"),
         (
@@ -562,7 +575,7 @@ def _unchanged(aws, writer: str) -> None:
             " ms; bound -1 ms",
         ),
     ],
-    ids=["no-confirmation", "unknown-region", "unknown-mode", "lag-over-bound"],
+    ids=["no-confirmation", "healthy-source", "unknown-region", "unknown-mode", "lag-over-bound"],
 )
 def test_failover_refuses_bad_requests_and_changes_nothing(deployed, checkout, sandbox, aws, extra_vars, message):
     run, _ = _failover(checkout, sandbox, failover_gate_timeout=20, **extra_vars)
