@@ -84,11 +84,17 @@ def _global(*members: tuple[str, bool]) -> list[dict]:
 def test_traffic_follows_the_writer_aws_reports() -> None:
     regions = ["us-east-1", "us-west-2"]
     traffic = failover_filters.traffic_regions
-    assert traffic(_global(("us-east-1", False), ("us-west-2", True)), regions, "us-east-1") == ["us-west-2", "us-east-1"]
+    assert traffic(_global(("us-east-1", False), ("us-west-2", True)), regions, "us-east-1") == [
+        "us-west-2",
+        "us-east-1",
+    ]
     assert traffic(_global(("us-east-1", True), ("us-west-2", False)), regions, "us-east-1") == regions
     # No global database (first deploy, teardown), or a writer-less one mid-failover: the inventory decides.
     assert traffic([], regions, "us-east-1") == regions
-    assert traffic(_global(("us-east-1", False), ("us-west-2", False)), regions, "us-west-2") == ["us-west-2", "us-east-1"]
+    assert traffic(_global(("us-east-1", False), ("us-west-2", False)), regions, "us-west-2") == [
+        "us-west-2",
+        "us-east-1",
+    ]
     # A writer in a region this inventory does not manage does not take its traffic.
     assert traffic(_global(("eu-west-1", True), ("us-west-2", False)), regions, "us-east-1") == regions
 

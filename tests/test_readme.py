@@ -303,6 +303,13 @@ def test_app_runs_behind_a_load_balancer(deployed, aws, region):
         assert service["desiredCount"] >= 3, "at least one task per AZ in the primary"
     subnets = service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
     assert len(subnets) == 3
+    # Least privilege in the container: unprivileged user, no capabilities, read-only root with a writable /tmp.
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    (container,) = task["containerDefinitions"]
+    assert container["user"] == "10001:10001" and container["privileged"] is False, container
+    assert container["readonlyRootFilesystem"] is True and container["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
+    assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    assert [v["name"] for v in task["volumes"]] == ["tmp"]
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -43,7 +43,9 @@ def traffic_regions(global_clusters: list[dict[str, Any]], regions: list[str], i
     deploy, teardown), the inventory's primary comes first.
     """
     if inventory_primary not in regions:
-        raise AnsibleFilterError(f"traffic_regions: the inventory primary {inventory_primary!r} is not one of {regions}")
+        raise AnsibleFilterError(
+            f"traffic_regions: the inventory primary {inventory_primary!r} is not one of {regions}"
+        )
     writers = [
         member["db_cluster_arn"].split(":")[3]
         for cluster in global_clusters or []
