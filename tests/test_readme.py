@@ -25,7 +25,7 @@ import pytest
 
 from sandbox import config
 from sandbox.config import SandboxConfig
-from tests.support import REPO_ROOT, run_playbook
+from tests.support import REPO_ROOT, run_playbook, sandbox_control
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 REGIONS = (PRIMARY, SECONDARY)
@@ -307,9 +307,22 @@ def test_app_runs_behind_a_load_balancer(deployed, aws, region):
     task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
     (container,) = task["containerDefinitions"]
     assert container["user"] == "10001:10001" and container["privileged"] is False, container
-    assert container["readonlyRootFilesystem"] is True and container["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
+    assert container["readonlyRootFilesystem"] is True, container
+    assert container["linuxParameters"]["capabilities"]["drop"] == ["ALL"], container
     assert container["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
     assert [v["name"] for v in task["volumes"]] == ["tmp"]
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_load_balancer_serves_only_through_the_edge(deployed, sandbox, region):
+    """Straight to the ALB: 403 without CloudFront's origin-verify header, but the health paths answer (Route 53
+    and the failover controller probe them); through the edge the same request is served."""
+    names = sandbox_control(sandbox, "GET", "")["names"]
+    (listener,) = [target for name, target in names.items() if name.startswith(f"{PREFIX}-{region}-alb")]
+    status, body = _edge(sandbox, "GET", "/api/status", base=f"http://{listener}")
+    assert status == 403 and "only through the CDN" in body["error"], (status, body)
+    assert _edge(sandbox, "GET", "/health/ready", base=f"http://{listener}")[0] == 200
+    assert _edge(sandbox, "GET", "/api/status")[0] == 200
 
 
 @pytest.mark.parametrize("region", REGIONS)

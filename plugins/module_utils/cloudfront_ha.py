@@ -9,6 +9,7 @@ unit tests exercise them directly.
 from __future__ import annotations
 
 import copy
+import hashlib
 
 # The method sets CloudFront accepts, as frozensets (AWS: AllowedMethods must be one of these).
 ALLOWED_METHOD_SETS = (
@@ -144,7 +145,12 @@ def _build_origin(origin):
         "Id": origin["id"],
         "DomainName": origin["domain_name"],
         "OriginPath": origin.get("origin_path") or "",
-        "CustomHeaders": {"Quantity": 0},
+        "CustomHeaders": _listing(
+            [
+                {"HeaderName": name, "HeaderValue": value}
+                for name, value in sorted((origin.get("custom_headers") or {}).items())
+            ]
+        ),
         "ConnectionAttempts": origin["connection_attempts"],
         "ConnectionTimeout": origin["connection_timeout"],
         "OriginShield": {"Enabled": False},
@@ -244,6 +250,11 @@ def merge_config(current, desired):
     return merged
 
 
+def header_digest(value):
+    """How a custom header's value appears in results and diffs: enough to see that it changed, not what it is."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
 def _norm_origin(origin):
     result = {
         "id": origin["Id"],
@@ -251,6 +262,10 @@ def _norm_origin(origin):
         "origin_path": origin.get("OriginPath") or "",
         "connection_attempts": origin.get("ConnectionAttempts", 3),
         "connection_timeout": origin.get("ConnectionTimeout", 10),
+        # Values are secrets (an origin-verify header): compared and shown by digest only.
+        "custom_headers": {
+            header["HeaderName"]: header_digest(header["HeaderValue"]) for header in _items(origin.get("CustomHeaders"))
+        },
     }
     custom = origin.get("CustomOriginConfig")
     if custom:

@@ -124,6 +124,13 @@ options:
       origin_access_control_id:
         description: Origin access control id; required for O(origins[].type=s3).
         type: str
+      custom_headers:
+        description:
+          - Headers CloudFront adds to every request to this origin, name to value - for example a secret header the
+            origin's load balancer requires, so that it serves only through CloudFront.
+          - The values are secrets - never logged; results and diffs show a digest of each.
+        type: dict
+        default: {}
   origin_groups:
     description: Origin groups for origin failover.
     type: list
@@ -516,6 +523,7 @@ def main():
                 read_timeout=dict(type="int", default=30),
                 keepalive_timeout=dict(type="int", default=5),
                 origin_access_control_id=dict(type="str"),
+                custom_headers=dict(type="dict", default={}, no_log=True),
             ),
         ),
         origin_groups=dict(

@@ -214,6 +214,26 @@ def test_acm_certificate_switches_off_the_default_certificate() -> None:
     assert config["Aliases"] == {"Quantity": 1, "Items": ["www.example.com"]}
 
 
+def test_origin_custom_headers_are_sent_and_shown_by_digest_only() -> None:
+    secret = "s3cr3t-origin-verify-value"
+    origins = [_origin("primary", custom_headers={"X-Origin-Verify": secret}), *_params()["origins"][1:]]
+    config = cf.build_config(_params(origins=origins), "ref")
+    assert config["Origins"]["Items"][0]["CustomHeaders"] == {
+        "Quantity": 1,
+        "Items": [{"HeaderName": "X-Origin-Verify", "HeaderValue": secret}],
+    }
+    assert config["Origins"]["Items"][1]["CustomHeaders"] == {"Quantity": 0}
+    shown = cf.normalize_config(config)
+    assert secret not in str(shown)
+    (primary,) = [o for o in shown["origins"] if o["id"] == "primary"]
+    assert primary["custom_headers"] == {"X-Origin-Verify": cf.header_digest(secret)}
+    # A new value (a rotated secret) is a change; the same value is none.
+    rotated = [_origin("primary", custom_headers={"X-Origin-Verify": "rotated"}), *_params()["origins"][1:]]
+    current = _as_returned_by_api(config)
+    assert cf.config_differences(current, cf.build_config(_params(origins=rotated), "ref")) == ["origins"]
+    assert cf.config_differences(current, config) == []
+
+
 def _as_returned_by_api(config: dict[str, Any]) -> dict[str, Any]:
     """What GetDistributionConfig answers: extra fields, defaults filled in, lists reordered."""
     returned = copy.deepcopy(config)
