@@ -180,3 +180,10 @@ def test_the_deployment_guide_points_at_the_policy_and_links_resolve():
             if target.startswith(("http://", "https://")):
                 continue
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
+
+
+def test_readme_and_conventions_link_the_new_pages():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "docs/architecture.md" in readme and "docs/deployment-guide.md" in readme
+    conventions = (REPO_ROOT / "docs/conventions.md").read_text()
+    assert "architecture.md" in conventions and "deployment-guide.md" in conventions
