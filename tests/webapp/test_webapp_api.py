@@ -252,6 +252,23 @@ def test_database_down_gives_503_not_500(start_app) -> None:
     assert "Traceback" not in dead.logs()
 
 
+def test_an_unready_answer_names_a_category_and_logs_the_detail(start_app, pg) -> None:
+    """The database's error names hosts, users and databases: the log has it, the (public) answer not."""
+    secret = "internal_db_name_4711"
+    app = start_app(db_env(host=f"127.0.0.1:{pg.port}", DB_NAME=secret, DB_CONNECT_TIMEOUT="1"))
+    with app.client() as http:
+        resp = http.get("/health/ready")
+    assert resp.status_code == 503
+    assert resp.json() == {"region": "us-east-1", "status": "unavailable", "reason": "database unavailable"}
+    for leak in (secret, "127.0.0.1", str(pg.port), "postgres"):
+        assert leak not in resp.text
+    deadline = time.monotonic() + 5
+    while '"logger":"app.health"' not in app.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = [json.loads(line) for line in app.logs().splitlines() if '"logger":"app.health"' in line]
+    assert line["level"] == "WARNING" and f'database "{secret}" does not exist' in line["message"]
+
+
 def test_graceful_shutdown(start_app, pg) -> None:
     proc = start_app(db_env(host=f"127.0.0.1:{pg.port}"))
     # uvicorn drains, runs the lifespan shutdown (pools closed), then re-raises SIGTERM for its exit status.

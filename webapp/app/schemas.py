@@ -69,7 +69,8 @@ class Ready(BaseModel):
     region: str
     role: str | None = None
     latency_ms: float | None = None
-    reason: str | None = None
+    # A category only: the database's error text is logged, never answered (this answer is public).
+    reason: Literal["database unavailable", "database timeout"] | None = None
 
 
 class Status(BaseModel):
