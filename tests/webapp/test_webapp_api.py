@@ -179,9 +179,25 @@ def test_health_answers_get_only(client: httpx.Client, method: str) -> None:
 
 
 def test_openapi_docs(client: httpx.Client) -> None:
+    """With INTERNAL_ENDPOINTS=true, as the tests' apps run (webapp_support.db_env)."""
     assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/health/ready", "/api/status", "/api/data", "/api/data/{record_id}"} <= set(paths)
+
+
+def test_docs_and_metrics_are_off_unless_asked_for(start_app, pg) -> None:
+    """By default (production) the API's description and the metrics are unknown paths; the API is not."""
+    env = db_env(host=f"127.0.0.1:{pg.port}")
+    del env["INTERNAL_ENDPOINTS"]
+    app = start_app(env)
+    with app.client() as http:
+        for path in ("/docs", "/redoc", "/openapi.json", "/metrics"):
+            resp = http.get(path)
+            assert (resp.status_code, resp.json()) == (404, {"detail": "Not Found"}), path
+        assert http.post("/api/data", json={"key": "k", "value": "v"}).status_code == 201
+        assert http.get("/api/data/1").json()["key"] == "k"
+        assert http.get("/health/ready").status_code == 200
 
 
 def test_access_log_is_json_with_the_request_id(client: httpx.Client, app: AppProcess) -> None:

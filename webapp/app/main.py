@@ -77,15 +77,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # and send the client away from the public entry. A path with a trailing slash is a 404 like any
         # other unknown path.
         redirect_slashes=False,
+        # The API's description: off the public path unless INTERNAL_ENDPOINTS (a 404 like any unknown path).
+        docs_url="/docs" if settings.internal_endpoints else None,
+        redoc_url="/redoc" if settings.internal_endpoints else None,
+        openapi_url="/openapi.json" if settings.internal_endpoints else None,
     )
     app.state.settings = settings
     app.include_router(health.router)
     app.include_router(status.router)
     app.include_router(data.router)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(metrics_payload(), media_type=METRICS_CONTENT_TYPE)
+    if settings.internal_endpoints:  # else a 404 like any unknown path: the ALB sends every path here
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(metrics_payload(), media_type=METRICS_CONTENT_TYPE)
 
     errors.install(app)
 
