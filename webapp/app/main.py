@@ -19,6 +19,7 @@ from app.api.edge import FastPath
 from app.core import errors
 from app.core.config import Settings, get_settings, resolve_password
 from app.core.db import Database
+from app.core.limits import BodyLimit
 from app.core.observability import (
     METRICS_CONTENT_TYPE,
     REQUEST_METRICS,
@@ -104,8 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Each middleware added wraps the ones before: the observability layer (request ids, metrics, the
-    # access log) around the fast path (the hot requests, app/api/edge.py), around FastAPI.
+    # access log) around the body limit (app/core/limits.py), around the fast path (the hot requests,
+    # app/api/edge.py), around FastAPI.
     app.add_middleware(FastPath, api=app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observability, access_log_enabled=settings.access_log)
     return app
 

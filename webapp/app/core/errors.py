@@ -1,7 +1,8 @@
 """Database failures as clear 503s: a read-only region, an unreachable or slow database. Never a 500.
 
 ``database_problem`` classifies an exception once for both paths that answer requests: the FastAPI
-exception handlers installed here, and the edge (app/api/edge.py).
+exception handlers installed here, and the edge (app/api/edge.py). The same goes for a body over the
+limit (``BodyTooLarge``, app/core/limits.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
 
 from app.core.batching import Abandoned
 from app.core.config import Settings
@@ -45,22 +47,41 @@ class Problem:
     reason: str
     detail: str
     retry_after: int | None = None
+    close: bool = False  # end the connection after the answer (Connection: close)
 
     def body(self) -> bytes:
         return orjson.dumps({"detail": self.detail, "reason": self.reason})
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        if self.retry_after is None:
-            return []
-        return [(b"retry-after", str(self.retry_after).encode())]
+        headers = []
+        if self.retry_after is not None:
+            headers.append((b"retry-after", str(self.retry_after).encode()))
+        if self.close:
+            headers.append((b"connection", b"close"))
+        return headers
 
     def response(self) -> Response:
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return Response(self.body(), status_code=self.status, media_type="application/json", headers=headers)
+        response = Response(self.body(), status_code=self.status, media_type="application/json")
+        response.raw_headers.extend(self.raw_headers())
+        return response
 
 
 def problem(status: int, reason: str, detail: str, retry_after: int | None = None) -> Response:
     return Problem(status, reason, detail, retry_after).response()
+
+
+def body_too_large(limit: int) -> Problem:
+    # Connection: close, or uvicorn would read (and drop) the rest of the body to find the next request.
+    return Problem(413, "body-too-large", f"the request body is larger than {limit} bytes (MAX_BODY_BYTES)", close=True)
+
+
+class BodyTooLarge(HTTPException):
+    """A body over MAX_BODY_BYTES, raised while it is received (app/core/limits.py). An HTTPException, so
+    that FastAPI's body reading lets it through to its handler (it turns any other exception into a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, body_too_large(limit).detail)
+        self.limit = limit
 
 
 def _classify(settings: Settings, orig: BaseException | None, disconnected: bool) -> Problem:
@@ -113,6 +134,10 @@ def install(app: FastAPI) -> None:
         found = database_problem(settings, exc)
         assert found is not None
         return found.response()
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large_handler(request: Request, exc: BodyTooLarge) -> Response:
+        return body_too_large(exc.limit).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
