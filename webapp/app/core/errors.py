@@ -2,7 +2,8 @@
 
 ``database_problem`` classifies an exception once for both paths that answer requests: the FastAPI
 exception handlers installed here, and the edge (app/api/edge.py). The same goes for a body over the
-limit (``BodyTooLarge``, app/core/limits.py).
+limit (``BodyTooLarge``, app/core/limits.py) and an Idempotency-Key used before for another body
+(``IdempotencyKeyReused``, app/records.py).
 """
 
 from __future__ import annotations
@@ -84,6 +85,25 @@ class BodyTooLarge(HTTPException):
         self.limit = limit
 
 
+IDEMPOTENCY_KEY_LOC = ["header", "Idempotency-Key"]
+
+
+class IdempotencyKeyReused(Exception):
+    """``POST /api/data`` with an Idempotency-Key that created a record of another key or value."""
+
+    def __init__(self, record_id: int) -> None:
+        super().__init__(record_id)
+        self.record_id = record_id
+
+    def body(self) -> bytes:
+        # A 422 as FastAPI's validation errors are, naming the header: the request is invalid as it stands.
+        msg = (
+            f"already used for record {self.record_id}, stored with another key or value:"
+            " send a new Idempotency-Key for a new record"
+        )
+        return orjson.dumps({"detail": [{"type": "idempotency_key_reused", "loc": IDEMPOTENCY_KEY_LOC, "msg": msg}]})
+
+
 def _classify(settings: Settings, orig: BaseException | None, disconnected: bool) -> Problem:
     region = settings.region
     sqlstate = getattr(orig, "sqlstate", None)
@@ -138,6 +158,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     async def body_too_large_handler(request: Request, exc: BodyTooLarge) -> Response:
         return body_too_large(exc.limit).response()
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def idempotency_key_reused(request: Request, exc: IdempotencyKeyReused) -> Response:
+        return Response(exc.body(), status_code=422, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
