@@ -179,9 +179,25 @@ def test_health_answers_get_only(client: httpx.Client, method: str) -> None:
 
 
 def test_openapi_docs(client: httpx.Client) -> None:
+    """With INTERNAL_ENDPOINTS=true, as the tests' apps run (webapp_support.db_env)."""
     assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/health/ready", "/api/status", "/api/data", "/api/data/{record_id}"} <= set(paths)
+
+
+def test_docs_and_metrics_are_off_unless_asked_for(start_app, pg) -> None:
+    """By default (production) the API's description and the metrics are unknown paths; the API is not."""
+    env = db_env(host=f"127.0.0.1:{pg.port}")
+    del env["INTERNAL_ENDPOINTS"]
+    app = start_app(env)
+    with app.client() as http:
+        for path in ("/docs", "/redoc", "/openapi.json", "/metrics"):
+            resp = http.get(path)
+            assert (resp.status_code, resp.json()) == (404, {"detail": "Not Found"}), path
+        assert http.post("/api/data", json={"key": "k", "value": "v"}).status_code == 201
+        assert http.get("/api/data/1").json()["key"] == "k"
+        assert http.get("/health/ready").status_code == 200
 
 
 def test_access_log_is_json_with_the_request_id(client: httpx.Client, app: AppProcess) -> None:
@@ -250,6 +266,23 @@ def test_database_down_gives_503_not_500(start_app) -> None:
             assert resp.json()["reason"] in {"database-unavailable", "database-busy"}
         assert http.get("/api/status").json()["role"] == "unknown"
     assert "Traceback" not in dead.logs()
+
+
+def test_an_unready_answer_names_a_category_and_logs_the_detail(start_app, pg) -> None:
+    """The database's error names hosts, users and databases: the log has it, the (public) answer not."""
+    secret = "internal_db_name_4711"
+    app = start_app(db_env(host=f"127.0.0.1:{pg.port}", DB_NAME=secret, DB_CONNECT_TIMEOUT="1"))
+    with app.client() as http:
+        resp = http.get("/health/ready")
+    assert resp.status_code == 503
+    assert resp.json() == {"region": "us-east-1", "status": "unavailable", "reason": "database unavailable"}
+    for leak in (secret, "127.0.0.1", str(pg.port), "postgres"):
+        assert leak not in resp.text
+    deadline = time.monotonic() + 5
+    while '"logger":"app.health"' not in app.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = [json.loads(line) for line in app.logs().splitlines() if '"logger":"app.health"' in line]
+    assert line["level"] == "WARNING" and f'database "{secret}" does not exist' in line["message"]
 
 
 def test_graceful_shutdown(start_app, pg) -> None:

@@ -180,12 +180,12 @@ def test_one_bad_row_does_not_fail_its_batch() -> None:
         return results
 
     results = run(scenario())
-    assert [json.loads(r)["key"] for r in (results[0], results[1], results[3])] == ["a", "b", "c"]  # type: ignore[arg-type]
+    assert [json.loads(r[0])["key"] for r in (results[0], results[1], results[3])] == ["a", "b", "c"]  # type: ignore[index]
     assert isinstance(results[2], RuntimeError)
 
 
 def test_a_batch_answers_each_request_with_a_row_of_its_own() -> None:
-    async def scenario() -> list[bytes]:
+    async def scenario() -> list[tuple[bytes, bool]]:
         db = _FakeDatabase()
         records = Records(db, "eu-west-1")  # type: ignore[arg-type]
         first = asyncio.ensure_future(records.create("first", ""))
@@ -196,7 +196,7 @@ def test_a_batch_answers_each_request_with_a_row_of_its_own() -> None:
         assert len(db.statements[-1]["keys"]) == len(items)  # one statement for the five
         return await asyncio.gather(*rest)
 
-    results = [json.loads(r) for r in run(scenario())]
+    results = [json.loads(body) for body, _ in run(scenario())]
     assert [(r["key"], r["value"]) for r in results] == [
         ("same", "v"), ("other", "w"), ("same", "v"), ("x", ""), ("same", "v")
     ]  # fmt: skip

@@ -31,6 +31,16 @@ def test_defaults_and_derived_hosts() -> None:
     assert "pw" not in repr(s)
 
 
+def test_the_public_surface_is_closed_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTERNAL_ENDPOINTS", raising=False)
+    monkeypatch.delenv("MAX_BODY_BYTES", raising=False)
+    s = make()
+    assert s.internal_endpoints is False and s.max_body_bytes == 64 * 1024
+    assert make(INTERNAL_ENDPOINTS="true", MAX_BODY_BYTES="2048").internal_endpoints is True
+    with pytest.raises(ValidationError, match="MAX_BODY_BYTES"):
+        make(MAX_BODY_BYTES="100")
+
+
 @pytest.mark.parametrize("value", ["db:notaport", "db:0", ":5432"])
 def test_bad_host_names_the_variable(value: str) -> None:
     with pytest.raises(ValidationError, match="DB_WRITER_HOST"):

@@ -28,8 +28,9 @@ def check(case, seen: set[tuple[str, int]]) -> None:
         detail = response.json()["detail"]
         assert detail, response.text
         for err in detail:
-            # ["body", "key"], ["query", "limit"], ["path", "record_id"]; ["body"] for a body that is not an object.
-            assert err["loc"][0] in {"body", "query", "path"}, (where, err)
+            # ["body", "key"], ["query", "limit"], ["path", "record_id"], ["header", "Idempotency-Key"]; ["body"]
+            # for a body that is not an object.
+            assert err["loc"][0] in {"body", "query", "path", "header"}, (where, err)
             assert err["msg"]
     else:
         ctype = response.headers.get("content-type") or [""]

@@ -37,6 +37,8 @@ def db_env(*, host: str, **extra: str) -> dict[str, str]:
         "REGION": "us-east-1",
         "DB_POOL_SIZE": "4",
         "ROLE_REFRESH_INTERVAL": "0.2",
+        # /docs, /openapi.json (schemathesis reads it) and /metrics, as on a developer's machine; off by default.
+        "INTERNAL_ENDPOINTS": "true",
     }
     env.update(extra)
     return env

@@ -19,6 +19,7 @@ from app.api.edge import FastPath
 from app.core import errors
 from app.core.config import Settings, get_settings, resolve_password
 from app.core.db import Database
+from app.core.limits import BodyLimit
 from app.core.observability import (
     METRICS_CONTENT_TYPE,
     REQUEST_METRICS,
@@ -77,15 +78,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # and send the client away from the public entry. A path with a trailing slash is a 404 like any
         # other unknown path.
         redirect_slashes=False,
+        # The API's description: off the public path unless INTERNAL_ENDPOINTS (a 404 like any unknown path).
+        docs_url="/docs" if settings.internal_endpoints else None,
+        redoc_url="/redoc" if settings.internal_endpoints else None,
+        openapi_url="/openapi.json" if settings.internal_endpoints else None,
     )
     app.state.settings = settings
     app.include_router(health.router)
     app.include_router(status.router)
     app.include_router(data.router)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(metrics_payload(), media_type=METRICS_CONTENT_TYPE)
+    if settings.internal_endpoints:  # else a 404 like any unknown path: the ALB sends every path here
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(metrics_payload(), media_type=METRICS_CONTENT_TYPE)
 
     errors.install(app)
 
@@ -98,8 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     # Each middleware added wraps the ones before: the observability layer (request ids, metrics, the
-    # access log) around the fast path (the hot requests, app/api/edge.py), around FastAPI.
+    # access log) around the body limit (app/core/limits.py), around the fast path (the hot requests,
+    # app/api/edge.py), around FastAPI.
     app.add_middleware(FastPath, api=app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observability, access_log_enabled=settings.access_log)
     return app
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.models import KEY_MAX, VALUE_MAX
+from app.models import IDEMPOTENCY_KEY_MAX, KEY_MAX, VALUE_MAX
+
+# POST /api/data's Idempotency-Key: 1-255 printable ASCII characters (space to tilde), taken as they are.
+# FastAPI's header parameter (app/api/data.py) and the fast path (app/api/edge.py) check the same pattern.
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX}}}$"
+IDEMPOTENCY_KEY_BYTES = re.compile(IDEMPOTENCY_KEY_PATTERN.encode())
 
 
 class RecordIn(BaseModel):
@@ -69,7 +75,8 @@ class Ready(BaseModel):
     region: str
     role: str | None = None
     latency_ms: float | None = None
-    reason: str | None = None
+    # A category only: the database's error text is logged, never answered (this answer is public).
+    reason: Literal["database unavailable", "database timeout"] | None = None
 
 
 class Status(BaseModel):

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from app.core.errors import problem
+from app.models import IDEMPOTENCY_KEY_MAX
 from app.records import BIGINT_MAX, PAGE_DEFAULT, PAGE_MAX, Records
-from app.schemas import Problem, RecordIn, RecordOut, RecordPage
+from app.schemas import IDEMPOTENCY_KEY_PATTERN, Problem, RecordIn, RecordOut, RecordPage
 
 router = APIRouter(prefix="/api/data", tags=["data"])
 
 NOT_FOUND = "no record with this id"
+REPLAYED = (b"idempotent-replayed", b"true")
 _UNAVAILABLE: dict[int | str, dict[str, object]] = {
     503: {"model": Problem, "description": "database unavailable or (for writes) read-only; see Retry-After"}
 }
@@ -60,5 +62,26 @@ async def get_record(request: Request, record_id: Annotated[int, Path(ge=1, le=B
     responses=_UNAVAILABLE,
     summary="Store a record; answered with the stored record and the region that wrote it",
 )
-async def create_record(body: RecordIn, request: Request) -> Response:
-    return _json(await _records(request).create(body.key, body.value), status_code=201)
+async def create_record(
+    body: RecordIn,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description=(
+                "1-255 printable ASCII characters. A retry with the same key (after a 503, a timeout, a lost"
+                " answer) gets the record the first try stored, 201 with `Idempotent-Replayed: true`, instead"
+                " of storing another; the same key with another key or value is a 422."
+            ),
+        ),
+    ] = None,
+) -> Response:
+    stored, replayed = await _records(request).create(body.key, body.value, idempotency_key)
+    response = _json(stored, status_code=201)
+    if replayed:
+        response.raw_headers.append(REPLAYED)
+    return response

@@ -31,10 +31,10 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 
 from app.api import health, status
-from app.api.data import NOT_FOUND
-from app.core.errors import Problem, database_problem
+from app.api.data import NOT_FOUND, REPLAYED
+from app.core.errors import IdempotencyKeyReused, Problem, database_problem
 from app.records import BIGINT_MAX, PAGE_DEFAULT, PAGE_MAX
-from app.schemas import RecordIn, unstorable
+from app.schemas import IDEMPOTENCY_KEY_BYTES, RecordIn, unstorable
 
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, bytes, Headers]
@@ -61,8 +61,6 @@ Handler = Callable[[dict[str, Any], Any], Awaitable[Answer | Defer | None]]
 _POSITIVE = re.compile(rb"[1-9][0-9]{0,18}")
 _ONE_PREFIX = "/api/data/"
 _JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"})
-# A valid body is at most about 25 KB (4096 characters of \uXXXX escapes): larger ones go on to FastAPI.
-BODY_MAX = 64 * 1024
 _NOT_FOUND = Problem(404, "not-found", NOT_FOUND)
 _JSON = (b"content-type", b"application/json")
 _NOT_ALLOWED: Answer = (405, b'{"detail":"Method Not Allowed"}', [(b"allow", b"GET")])
@@ -126,13 +124,16 @@ class FastPath:
         try:
             body = await result
         except Exception as exc:
-            problem = database_problem(self._settings, exc)
-            if problem is None:
-                raise  # unexpected: the app's 500 handler answers
-            return problem.status, problem.body(), problem.raw_headers()
+            return self._problem(exc)
         if body is None:
             return _NOT_FOUND.status, _NOT_FOUND.body(), []
         return status, body, []
+
+    def _problem(self, exc: Exception) -> Answer:
+        problem = database_problem(self._settings, exc)
+        if problem is None:
+            raise exc  # unexpected: the app's 500 handler answers
+        return problem.status, problem.body(), problem.raw_headers()
 
     async def _get_page(self, scope: dict[str, Any], receive: Any) -> Answer | None:
         query = page_query(scope["query_string"])
@@ -149,24 +150,28 @@ class FastPath:
         return await self._answer(self._state.records.one(record_id), 200)
 
     async def _post(self, scope: dict[str, Any], receive: Any) -> Answer | Defer | None:
-        if not _json_content(scope["headers"]):
-            return None
+        # The body's size is bounded before it gets here (app/core/limits.py).
+        json_content, key_valid, idempotency_key = _post_headers(scope["headers"])
+        if not json_content or not key_valid:
+            return None  # FastAPI reads it, and answers an invalid Idempotency-Key with its 422
         messages: list[dict[str, Any]] = []
-        size = 0
         while True:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":  # the client went away
-                return Defer(_replay(messages, receive))
-            size += len(message.get("body", b""))
-            if size > BODY_MAX:
                 return Defer(_replay(messages, receive))
             if not message.get("more_body", False):
                 break
         fields = record_fields(b"".join(m.get("body", b"") for m in messages))
         if fields is None:
             return Defer(_replay(messages, receive))
-        return await self._answer(self._state.records.create(*fields), 201)
+        try:
+            body, replayed = await self._state.records.create(*fields, idempotency_key)
+        except IdempotencyKeyReused as exc:
+            return 422, exc.body(), []
+        except Exception as exc:
+            return self._problem(exc)
+        return 201, body, [REPLAYED] if replayed else []
 
 
 def page_query(query_string: bytes) -> tuple[int, int | None] | None:
@@ -223,11 +228,22 @@ def record_fields(body: bytes) -> tuple[str, str] | None:
     return key, value
 
 
-def _json_content(headers: list[tuple[bytes, bytes]]) -> bool:
+def _post_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bool, bool, str | None]:
+    """Whether the content type is JSON; whether the Idempotency-Key, if any, is one FastAPI's header
+    parameter accepts (the same pattern); the key (None without one). The first of each, as FastAPI reads."""
+    json_content: bool | None = None
+    key: bytes | None = None
     for name, value in headers:
         if name == b"content-type":
-            return value.lower() in _JSON_TYPES
-    return False
+            if json_content is None:
+                json_content = value.lower() in _JSON_TYPES
+        elif name == b"idempotency-key" and key is None:
+            key = value
+    if key is None:
+        return bool(json_content), True, None
+    if IDEMPOTENCY_KEY_BYTES.fullmatch(key) is None:
+        return bool(json_content), False, None
+    return bool(json_content), True, key.decode("ascii")
 
 
 def _replay(messages: list[dict[str, Any]], receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import orjson
@@ -13,6 +14,7 @@ from fastapi.responses import Response
 from app.schemas import Health, Ready
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("app.health")
 
 LIVENESS_BODY = b'{"status":"ok"}'
 
@@ -43,11 +45,14 @@ async def ready(request: Request) -> Response:
         # timed-out probe is simply closed instead of leaving a pooled connection in doubt.
         state = await asyncio.wait_for(db.probe(), timeout=settings.ready_timeout_s)
     except TimeoutError:
-        body |= {"status": "unavailable", "reason": f"database did not answer within {settings.ready_timeout_s}s"}
+        log.warning("not ready: the database did not answer within %ss", settings.ready_timeout_s)
+        body |= {"status": "unavailable", "reason": "database timeout"}
         return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
-        body |= {"status": "unavailable", "reason": f"database error: {reason}"}
+        # The error's text (host names, addresses, user and database names) goes to the log, not to whoever
+        # asks: this answer is public (Route 53 checks it through the ALB).
+        log.warning("not ready: %s", f"{exc.__class__.__name__}: {exc}".strip()[:500])
+        body |= {"status": "unavailable", "reason": "database unavailable"}
         return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     body |= {"status": "ready", "role": state.role, "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
     return Response(orjson.dumps(body), media_type="application/json")

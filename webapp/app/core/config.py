@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
     # One JSON line per request; /health and /metrics are left out (probes every few seconds are noise).
     access_log: bool = Field(True, validation_alias="ACCESS_LOG")
+
+    # The public surface. A larger body is answered 413 before it is read: the largest valid record, each
+    # character sent as a \uXXXX\uXXXX escape, is 50,709 bytes. The API's description and the metrics
+    # (/docs, /redoc, /openapi.json, /metrics) are served only where asked for: the ALB sends every path
+    # to the app, and they tell a stranger more than the API does.
+    max_body_bytes: int = Field(64 * 1024, validation_alias="MAX_BODY_BYTES", ge=1024, le=64 * 1024 * 1024)
+    internal_endpoints: bool = Field(False, validation_alias="INTERNAL_ENDPOINTS")
     task_id: str | None = Field(None, validation_alias="TASK_ID")
 
     @field_validator("log_level", mode="before")

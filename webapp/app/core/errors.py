@@ -1,7 +1,9 @@
 """Database failures as clear 503s: a read-only region, an unreachable or slow database. Never a 500.
 
 ``database_problem`` classifies an exception once for both paths that answer requests: the FastAPI
-exception handlers installed here, and the edge (app/api/edge.py).
+exception handlers installed here, and the edge (app/api/edge.py). The same goes for a body over the
+limit (``BodyTooLarge``, app/core/limits.py) and an Idempotency-Key used before for another body
+(``IdempotencyKeyReused``, app/records.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
 
 from app.core.batching import Abandoned
 from app.core.config import Settings
@@ -45,22 +48,60 @@ class Problem:
     reason: str
     detail: str
     retry_after: int | None = None
+    close: bool = False  # end the connection after the answer (Connection: close)
 
     def body(self) -> bytes:
         return orjson.dumps({"detail": self.detail, "reason": self.reason})
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        if self.retry_after is None:
-            return []
-        return [(b"retry-after", str(self.retry_after).encode())]
+        headers = []
+        if self.retry_after is not None:
+            headers.append((b"retry-after", str(self.retry_after).encode()))
+        if self.close:
+            headers.append((b"connection", b"close"))
+        return headers
 
     def response(self) -> Response:
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return Response(self.body(), status_code=self.status, media_type="application/json", headers=headers)
+        response = Response(self.body(), status_code=self.status, media_type="application/json")
+        response.raw_headers.extend(self.raw_headers())
+        return response
 
 
 def problem(status: int, reason: str, detail: str, retry_after: int | None = None) -> Response:
     return Problem(status, reason, detail, retry_after).response()
+
+
+def body_too_large(limit: int) -> Problem:
+    # Connection: close, or uvicorn would read (and drop) the rest of the body to find the next request.
+    return Problem(413, "body-too-large", f"the request body is larger than {limit} bytes (MAX_BODY_BYTES)", close=True)
+
+
+class BodyTooLarge(HTTPException):
+    """A body over MAX_BODY_BYTES, raised while it is received (app/core/limits.py). An HTTPException, so
+    that FastAPI's body reading lets it through to its handler (it turns any other exception into a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, body_too_large(limit).detail)
+        self.limit = limit
+
+
+IDEMPOTENCY_KEY_LOC = ["header", "Idempotency-Key"]
+
+
+class IdempotencyKeyReused(Exception):
+    """``POST /api/data`` with an Idempotency-Key that created a record of another key or value."""
+
+    def __init__(self, record_id: int) -> None:
+        super().__init__(record_id)
+        self.record_id = record_id
+
+    def body(self) -> bytes:
+        # A 422 as FastAPI's validation errors are, naming the header: the request is invalid as it stands.
+        msg = (
+            f"already used for record {self.record_id}, stored with another key or value:"
+            " send a new Idempotency-Key for a new record"
+        )
+        return orjson.dumps({"detail": [{"type": "idempotency_key_reused", "loc": IDEMPOTENCY_KEY_LOC, "msg": msg}]})
 
 
 def _classify(settings: Settings, orig: BaseException | None, disconnected: bool) -> Problem:
@@ -113,6 +154,14 @@ def install(app: FastAPI) -> None:
         found = database_problem(settings, exc)
         assert found is not None
         return found.response()
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large_handler(request: Request, exc: BodyTooLarge) -> Response:
+        return body_too_large(exc.limit).response()
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def idempotency_key_reused(request: Request, exc: IdempotencyKeyReused) -> Response:
+        return Response(exc.body(), status_code=422, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
