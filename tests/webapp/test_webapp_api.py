@@ -285,6 +285,21 @@ def test_an_unready_answer_names_a_category_and_logs_the_detail(start_app, pg) -
     assert line["level"] == "WARNING" and f'database "{secret}" does not exist' in line["message"]
 
 
+def test_status_names_a_role_check_failure_by_its_kind_only(start_app, pg) -> None:
+    """/api/status is public too: a failed role check says what kind of failure, the log says which."""
+    secret = "internal_db_name_4712"
+    app = start_app(db_env(host=f"127.0.0.1:{pg.port}", DB_NAME=secret, DB_CONNECT_TIMEOUT="1"))
+    deadline = time.monotonic() + 10
+    with app.client() as http:
+        while (body := http.get("/api/status").json())["role_error"] is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert body["role"] == "unknown" and body["role_error"] == "database unavailable", body
+    for leak in (secret, "127.0.0.1", str(pg.port)):
+        assert leak not in json.dumps(body)
+    lines = [json.loads(line) for line in app.logs().splitlines() if "role check failed" in line]
+    assert len(lines) == 1 and f'database "{secret}" does not exist' in lines[0]["message"], "logged once, in full"
+
+
 def test_graceful_shutdown(start_app, pg) -> None:
     proc = start_app(db_env(host=f"127.0.0.1:{pg.port}"))
     # uvicorn drains, runs the lifespan shutdown (pools closed), then re-raises SIGTERM for its exit status.

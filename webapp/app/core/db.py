@@ -250,6 +250,7 @@ class Database:
         )
         self._pool_check: asyncio.Task[None] | None = None
         self.role = RoleState()
+        self._role_failure: str | None = None
         self._writer_seen_at: float | None = None
         self._lag = ReplicaLag()
         self._monitor: asyncio.Task[None] | None = None
@@ -376,7 +377,16 @@ class Database:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._set_role(RoleState("unknown", None, time.time(), f"{exc.__class__.__name__}: {exc}"[:300]))
+                # /api/status is public: it names the kind of failure; the text (hosts, addresses, users) is
+                # logged, once per distinct failure rather than every interval.
+                detail = f"{exc.__class__.__name__}: {exc}"[:300]
+                if detail != self._role_failure:
+                    log.warning("role check failed: %s", detail)
+                self._role_failure = detail
+                reason = "database timeout" if isinstance(exc, TimeoutError) else "database unavailable"
+                self._set_role(RoleState("unknown", None, time.time(), reason))
+            else:
+                self._role_failure = None
             DB_IS_WRITER.set({"writer": 1, "replica": 0}.get(self.role.role, -1))
             await asyncio.sleep(interval)
 
