@@ -13,7 +13,8 @@ description:
   - The distribution is identified by O(name), which becomes its C(CallerReference) and C(Name) tag.
   - The module compares a normalised view of the managed settings, so a second run with the same
     spec reports C(changed=false). Updates send the current C(ETag) as C(IfMatch); settings the spec
-    does not manage (logging, geo restrictions, custom error responses, WAF) are left as they are.
+    does not manage (geo restrictions, custom error responses, WAF; logging unless O(logging) is given)
+    are left as they are.
   - O(state=absent) disables the distribution, waits until CloudFront reports it C(Deployed), then
     deletes it (CloudFront refuses to delete an enabled distribution).
   - Unlike M(community.aws.cloudfront_distribution), which reports a change on every run and has no
@@ -233,6 +234,30 @@ options:
         description: Compress objects for viewers that accept it.
         type: bool
         default: true
+  logging:
+    description:
+      - Standard (legacy) access logging to an S3 bucket. Omitted, the distribution's logging is left as it is.
+      - CloudFront delivers these logs as its C(awslogsdelivery) account, granted FULL_CONTROL by a bucket ACL
+        that CloudFront adds when the configuration is applied (the caller needs C(s3:GetBucketAcl) and
+        C(s3:PutBucketAcl)). The bucket must therefore have ACLs enabled (object ownership
+        C(BucketOwnerPreferred)); with C(BucketOwnerEnforced) the configuration is refused. Its default
+        encryption must be SSE-S3 (SSE-KMS needs a key policy for the log delivery).
+    type: dict
+    suboptions:
+      bucket:
+        description:
+          - The bucket's name (or its C(<name>.s3.amazonaws.com) domain name, which the API takes). Empty turns
+            logging off.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix of the log objects, e.g. C(cloudfront/).
+        type: str
+        default: ""
+      include_cookies:
+        description: Log cookies too.
+        type: bool
+        default: false
   tags:
     description: Tags for the distribution (the C(Name) tag is always O(name)).
     type: dict
@@ -292,6 +317,9 @@ EXAMPLES = r"""
         target: static
         allowed_methods: [GET, HEAD]
         cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6
+    logging:
+      bucket: hawa-prod-us-east-1-logs-123456789012
+      prefix: cloudfront/
     tags:
       Project: hawa
 
@@ -535,6 +563,14 @@ def main():
             elements="dict",
             default=[],
             options=dict(path_pattern=dict(type="str", required=True), **BEHAVIOR_OPTIONS),
+        ),
+        logging=dict(
+            type="dict",
+            options=dict(
+                bucket=dict(type="str", required=True),
+                prefix=dict(type="str", default=""),
+                include_cookies=dict(type="bool", default=False),
+            ),
         ),
         tags=dict(type="dict", default={}),
         purge_tags=dict(type="bool", default=True),
