@@ -360,17 +360,18 @@ def normalize_config(config):
         "minimum_protocol_version": certificate.get("MinimumProtocolVersion") or "TLSv1",
         "http_version": config.get("HttpVersion") or "http2",
         "ipv6_enabled": bool(config.get("IsIPV6Enabled")),
+        # A configuration without Logging has it off (CloudFront's default).
+        "logging": _norm_logging(config.get("Logging") or {}),
     }
-    # Only where the configuration has it: a spec without logging leaves the live logging uncompared.
-    if "Logging" in config:
-        normalized["logging"] = _norm_logging(config["Logging"] or {})
     return normalized
 
 
 def config_differences(current, desired):
     """Names of the normalised fields that differ (for the module's `diff` and messages)."""
     before, after = normalize_config(current), normalize_config(desired)
-    return sorted(key for key in after if before.get(key) != after[key])
+    # A spec without logging leaves the live logging alone: not compared.
+    compared = [key for key in after if key != "logging" or "Logging" in desired]
+    return sorted(key for key in compared if before.get(key) != after[key])
 
 
 def find_distribution(client, name):

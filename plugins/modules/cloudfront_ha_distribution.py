@@ -465,14 +465,14 @@ def ensure_present(client, params, check_mode):
     current_tags = tags_from_api(client.list_tags_for_resource(aws_retry=True, Resource=arn)["Tags"])
     tags_changed = ensure_tags(client, arn, current_tags, desired_tags, params["purge_tags"], check_mode)
     tags = desired_tags if params["purge_tags"] else dict(current_tags, **desired_tags)
+    # What the distribution has once updated: the spec's settings over the ones it leaves alone (logging, if unset).
     if differences and not check_mode:
-        response = client.update_distribution(
-            aws_retry=True, Id=summary["Id"], IfMatch=etag, DistributionConfig=merge_config(current, desired)
-        )
+        merged = merge_config(current, desired)
+        response = client.update_distribution(aws_retry=True, Id=summary["Id"], IfMatch=etag, DistributionConfig=merged)
         distribution, etag = response["Distribution"], response["ETag"]
-        current = desired
+        current = merged
     elif differences:
-        current = desired
+        current = merge_config(current, desired)
     if params["wait"] and not check_mode:
         distribution, etag = wait_deployed(client, summary["Id"], params["wait_timeout"])
     if tags_changed:
