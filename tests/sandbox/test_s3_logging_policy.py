@@ -65,3 +65,13 @@ def test_put_bucket_logging_with_a_tls_only_log_bucket(s3: Any) -> None:
     s3.put_bucket_policy(Bucket=target, Policy=_policy(deny, dict(GRANT, Resource=f"{arn}/s3/*")))
     s3.put_bucket_logging(Bucket=source, BucketLoggingStatus=status)
     assert s3.get_bucket_logging(Bucket=source)["LoggingEnabled"] == status["LoggingEnabled"]
+
+
+def test_a_tls_only_bucket_can_be_emptied(s3: Any) -> None:
+    name = f"tls-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    arn = f"arn:aws:s3:::{name}"
+    s3.put_bucket_policy(Bucket=name, Policy=_policy(dict(TLS_ONLY, Resource=[arn, f"{arn}/*"])))
+    s3.put_object(Bucket=name, Key="s3/log", Body=b"x")
+    assert s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "s3/log"}]}).get("Errors", []) == []
+    s3.delete_bucket(Bucket=name)

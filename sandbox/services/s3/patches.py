@@ -20,6 +20,11 @@ check read every statement's ``Principal`` as a dict and failed with HTTP 500 on
 ``"Principal": "*"`` statement (every TLS-only policy has one), and it compared ``Resource`` as one exact
 string. The check here reads the policy as IAM does: principals, actions and resources as a string or a
 list, resources as wildcard patterns.
+
+Bucket policies and TLS: moto evaluates a bucket policy on DeleteObjects with no request context, so a
+``Deny`` on condition ``aws:SecureTransport = false`` (every TLS-only policy) applied to every call and
+emptying such a bucket failed with AccessDenied. The sandbox stands for AWS's HTTPS endpoints (it serves
+plain HTTP on loopback only, docs/sandbox.md), so a request counts as made over TLS.
 """
 
 from __future__ import annotations
@@ -108,6 +113,21 @@ def validate(backend: Any, config: dict[str, Any]) -> None:
 LOGGING_SERVICE = "logging.s3.amazonaws.com"
 
 
+def over_tls(policy: bytes | str) -> str:
+    """The policy as it applies to a request made over TLS: without the statements conditioned on plain HTTP.
+
+    Moto's evaluator ignores Bool conditions, so such a statement would apply to every request.
+    """
+    document = json.loads(policy.decode() if isinstance(policy, bytes) else policy)
+    statements = _as_list(document.get("Statement"))
+
+    def applies(statement: dict[str, Any]) -> bool:
+        value = (statement.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")
+        return value is None or str(value).lower() == "true"
+
+    return json.dumps(dict(document, Statement=[s for s in statements if applies(s)]))
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value] if value is not None else []
 
@@ -155,6 +175,15 @@ def install(_app: Any) -> None:
 
     patches.patch(S3Backend, "put_bucket_replication", put_bucket_replication, owner=__name__)
     patches.patch(S3Response, "get_bucket_replication", get_bucket_replication, owner=__name__)
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(over_tls(self.policy)).is_action_permitted(action, resource)
+
+    patches.patch(FakeBucket, "get_permission", get_permission, owner=__name__)
 
     def log_permissions_enabled_policy(target_bucket: Any, target_prefix: str | None) -> bool:
         bucket_arn = f"arn:{target_bucket.partition}:s3:::{target_bucket.name}"
