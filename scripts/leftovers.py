@@ -217,7 +217,7 @@ def scan_region(session: Any, deployment: Deployment, region: str) -> list[Found
 
 
 def scan_global(session: Any, deployment: Deployment) -> list[Found]:
-    """The Aurora global cluster, Route 53, CloudFront, IAM and the us-east-1 health-check alarms."""
+    """The Aurora global cluster, Route 53 (and its query logs), CloudFront, IAM and the us-east-1 health-check alarms."""
     client, prefix = clients(session, "us-east-1"), f"{deployment.prefix}-"
     found = _named("Aurora global cluster", prefix, client("rds"), "describe_global_clusters", "GlobalClusters",
                    "GlobalClusterIdentifier")  # fmt: skip
@@ -233,6 +233,15 @@ def scan_global(session: Any, deployment: Deployment) -> list[Found]:
         for tagset in batch["ResourceTagSets"]:
             if _tag(tagset["Tags"]).startswith(prefix):
                 found.append(Found("health check", f"{tagset['ResourceId']} {_tag(tagset['Tags'])}"))
+    # Route 53 query logging (dns role): the zone's log group /aws/route53/<zone> in us-east-1, tagged like the zone
+    # (its name is the zone's, which the inventory may choose), and the resource policy, named by the prefix.
+    logs = client("logs")
+    for group in _pages(logs, "describe_log_groups", "logGroups", logGroupNamePrefix="/aws/route53/"):
+        tags = logs.list_tags_log_group(logGroupName=group["logGroupName"]).get("tags", {})
+        if (tags.get("Project"), tags.get("Environment")) == (deployment.project, deployment.environment):
+            found.append(Found("log group", group["logGroupName"]))
+    policies = logs.describe_resource_policies().get("resourcePolicies", [])
+    found += [Found("logs resource policy", p["policyName"]) for p in policies if p["policyName"].startswith(prefix)]
     cloudfront = client("cloudfront")
     for dist in cloudfront.list_distributions()["DistributionList"].get("Items", []):
         name = _tag(cloudfront.list_tags_for_resource(Resource=dist["ARN"])["Tags"].get("Items"))

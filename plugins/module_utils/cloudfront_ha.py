@@ -39,6 +39,11 @@ MANAGED_KEYS = (
     "IsIPV6Enabled",
 )
 
+# Managed only when the spec sets it (logging: null leaves the distribution's logging as it is).
+OPTIONAL_MANAGED_KEYS = ("Logging",)
+# Standard (legacy) logging names the bucket by its global S3 domain name.
+S3_LOG_BUCKET_SUFFIX = ".s3.amazonaws.com"
+
 
 class SpecError(ValueError):
     """The declarative spec is invalid; the message names the field and the fix."""
@@ -212,8 +217,33 @@ def _viewer_certificate(acm_certificate_arn, minimum_protocol_version):
     return {"CloudFrontDefaultCertificate": True, "MinimumProtocolVersion": "TLSv1"}
 
 
+def log_bucket_domain(bucket):
+    """The Logging.Bucket CloudFront expects (<name>.s3.amazonaws.com) from a bucket name or that domain name."""
+    if not bucket:
+        return ""
+    return bucket if bucket.endswith(S3_LOG_BUCKET_SUFFIX) else bucket + S3_LOG_BUCKET_SUFFIX
+
+
+def _build_logging(logging):
+    """Standard logging to an S3 bucket; an empty bucket turns it off (CloudFront wants every field either way)."""
+    bucket = log_bucket_domain(logging.get("bucket") or "")
+    return {
+        "Enabled": bool(bucket),
+        "IncludeCookies": bool(bucket) and bool(logging.get("include_cookies")),
+        "Bucket": bucket,
+        "Prefix": (logging.get("prefix") or "") if bucket else "",
+    }
+
+
 def build_config(spec, caller_reference):
     """The managed part of a DistributionConfig, as the API expects it, from the module's spec."""
+    config = _build_managed_config(spec, caller_reference)
+    if spec.get("logging") is not None:
+        config["Logging"] = _build_logging(spec["logging"])
+    return config
+
+
+def _build_managed_config(spec, caller_reference):
     return {
         "CallerReference": caller_reference,
         "Aliases": _listing(sorted(spec["aliases"])),
@@ -240,11 +270,11 @@ def build_config(spec, caller_reference):
 def merge_config(current, desired):
     """The config to send on update: the current one with every managed key replaced by ours.
 
-    Keys we do not manage (Logging, Restrictions, CustomErrorResponses, WebACLId, ...) keep
-    what the distribution has, so the module never touches attributes the user did not set.
+    Keys we do not manage (Restrictions, CustomErrorResponses, WebACLId, ...; Logging unless the spec
+    sets it) keep what the distribution has, so the module never touches attributes the user did not set.
     """
     merged = copy.deepcopy(current)
-    for key in MANAGED_KEYS:
+    for key in MANAGED_KEYS + tuple(k for k in OPTIONAL_MANAGED_KEYS if k in desired):
         merged[key] = copy.deepcopy(desired[key])
     merged["CallerReference"] = current["CallerReference"]
     return merged
@@ -298,6 +328,21 @@ def _norm_behavior(behavior):
     }
 
 
+def _flag(value):
+    # The API's booleans; a stored configuration may hold them as XML text.
+    return value is True or str(value).lower() == "true"
+
+
+def _norm_logging(logging):
+    if not _flag(logging.get("Enabled")):
+        return {"bucket": "", "prefix": "", "include_cookies": False}
+    return {
+        "bucket": log_bucket_domain(logging.get("Bucket") or ""),
+        "prefix": logging.get("Prefix") or "",
+        "include_cookies": _flag(logging.get("IncludeCookies")),
+    }
+
+
 def normalize_config(config):
     """A comparable, snake_case view of the managed part of a DistributionConfig.
 
@@ -307,7 +352,7 @@ def normalize_config(config):
     """
     certificate = config.get("ViewerCertificate") or {}
     acm = certificate.get("ACMCertificateArn") or ""
-    return {
+    normalized = {
         "aliases": sorted(_items(config.get("Aliases"))),
         "origins": sorted((_norm_origin(o) for o in _items(config.get("Origins"))), key=lambda o: o["id"]),
         "origin_groups": sorted(
@@ -330,13 +375,18 @@ def normalize_config(config):
         "minimum_protocol_version": certificate.get("MinimumProtocolVersion") or "TLSv1",
         "http_version": config.get("HttpVersion") or "http2",
         "ipv6_enabled": bool(config.get("IsIPV6Enabled")),
+        # A configuration without Logging has it off (CloudFront's default).
+        "logging": _norm_logging(config.get("Logging") or {}),
     }
+    return normalized
 
 
 def config_differences(current, desired):
     """Names of the normalised fields that differ (for the module's `diff` and messages)."""
     before, after = normalize_config(current), normalize_config(desired)
-    return sorted(key for key in after if before.get(key) != after[key])
+    # A spec without logging leaves the live logging alone: not compared.
+    compared = [key for key in after if key != "logging" or "Logging" in desired]
+    return sorted(key for key in compared if before.get(key) != after[key])
 
 
 def find_distribution(client, name):

@@ -13,7 +13,8 @@ description:
   - The distribution is identified by O(name), which becomes its C(CallerReference) and C(Name) tag.
   - The module compares a normalised view of the managed settings, so a second run with the same
     spec reports C(changed=false). Updates send the current C(ETag) as C(IfMatch); settings the spec
-    does not manage (logging, geo restrictions, custom error responses, WAF) are left as they are.
+    does not manage (geo restrictions, custom error responses, WAF; logging unless O(logging) is given)
+    are left as they are.
   - O(state=absent) disables the distribution, waits until CloudFront reports it C(Deployed), then
     deletes it (CloudFront refuses to delete an enabled distribution).
   - Unlike M(community.aws.cloudfront_distribution), which reports a change on every run and has no
@@ -240,6 +241,30 @@ options:
         description: Compress objects for viewers that accept it.
         type: bool
         default: true
+  logging:
+    description:
+      - Standard (legacy) access logging to an S3 bucket. Omitted, the distribution's logging is left as it is.
+      - CloudFront delivers these logs as its C(awslogsdelivery) account, granted FULL_CONTROL by a bucket ACL
+        that CloudFront adds when the configuration is applied (the caller needs C(s3:GetBucketAcl) and
+        C(s3:PutBucketAcl)). The bucket must therefore have ACLs enabled (object ownership
+        C(BucketOwnerPreferred)); with C(BucketOwnerEnforced) the configuration is refused. Its default
+        encryption must be SSE-S3 (SSE-KMS needs a key policy for the log delivery).
+    type: dict
+    suboptions:
+      bucket:
+        description:
+          - The bucket's name (or its C(<name>.s3.amazonaws.com) domain name, which the API takes). Empty turns
+            logging off.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix of the log objects, e.g. C(cloudfront/).
+        type: str
+        default: ""
+      include_cookies:
+        description: Log cookies too.
+        type: bool
+        default: false
   tags:
     description: Tags for the distribution (the C(Name) tag is always O(name)).
     type: dict
@@ -299,6 +324,9 @@ EXAMPLES = r"""
         target: static
         allowed_methods: [GET, HEAD]
         cache_policy_id: 658327ea-f89d-4fab-a63d-7e88639e58f6
+    logging:
+      bucket: hawa-prod-us-east-1-logs-123456789012
+      prefix: cloudfront/
     tags:
       Project: hawa
 
@@ -444,14 +472,14 @@ def ensure_present(client, params, check_mode):
     current_tags = tags_from_api(client.list_tags_for_resource(aws_retry=True, Resource=arn)["Tags"])
     tags_changed = ensure_tags(client, arn, current_tags, desired_tags, params["purge_tags"], check_mode)
     tags = desired_tags if params["purge_tags"] else dict(current_tags, **desired_tags)
+    # What the distribution has once updated: the spec's settings over the ones it leaves alone (logging, if unset).
     if differences and not check_mode:
-        response = client.update_distribution(
-            aws_retry=True, Id=summary["Id"], IfMatch=etag, DistributionConfig=merge_config(current, desired)
-        )
+        merged = merge_config(current, desired)
+        response = client.update_distribution(aws_retry=True, Id=summary["Id"], IfMatch=etag, DistributionConfig=merged)
         distribution, etag = response["Distribution"], response["ETag"]
-        current = desired
+        current = merged
     elif differences:
-        current = desired
+        current = merge_config(current, desired)
     if params["wait"] and not check_mode:
         distribution, etag = wait_deployed(client, summary["Id"], params["wait_timeout"])
     if tags_changed:
@@ -543,6 +571,14 @@ def main():
             elements="dict",
             default=[],
             options=dict(path_pattern=dict(type="str", required=True), **BEHAVIOR_OPTIONS),
+        ),
+        logging=dict(
+            type="dict",
+            options=dict(
+                bucket=dict(type="str", required=True),
+                prefix=dict(type="str", default=""),
+                include_cookies=dict(type="bool", default=False),
+            ),
         ),
         tags=dict(type="dict", default={}),
         purge_tags=dict(type="bool", default=True),

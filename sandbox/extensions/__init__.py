@@ -31,6 +31,7 @@ EXTENSIONS = [
     "services.ecs.patches",
     "services.elbv2.patches",
     "services.sns.patches",
+    "services.route53.patches",
     # The live extensions: they run what moto only records (sandbox/runtime.py is their shared base).
     "services.rds.provider",
     "services.ecs.provider",

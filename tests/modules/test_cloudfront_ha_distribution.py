@@ -287,6 +287,62 @@ def test_merge_keeps_unmanaged_settings_and_the_caller_reference() -> None:
     assert "ForwardedValues" not in merged["DefaultCacheBehavior"]
 
 
+# --- unit: standard logging --------------------------------------------------------------------------
+
+LOGGING = {"bucket": "hawa-logs", "prefix": "cloudfront/", "include_cookies": False}
+
+
+def test_logging_is_built_with_the_bucket_domain_name() -> None:
+    config = cf.build_config(_params(logging=LOGGING), "ref")
+    assert config["Logging"] == {
+        "Enabled": True,
+        "IncludeCookies": False,
+        "Bucket": "hawa-logs.s3.amazonaws.com",
+        "Prefix": "cloudfront/",
+    }
+    same = cf.build_config(_params(logging=dict(LOGGING, bucket="hawa-logs.s3.amazonaws.com")), "ref")
+    assert same["Logging"] == config["Logging"]
+
+
+def test_an_empty_bucket_turns_logging_off() -> None:
+    config = cf.build_config(_params(logging=dict(LOGGING, bucket="", include_cookies=True)), "ref")
+    assert config["Logging"] == {"Enabled": False, "IncludeCookies": False, "Bucket": "", "Prefix": ""}
+
+
+def test_without_the_option_logging_is_neither_built_nor_compared_nor_merged() -> None:
+    desired = cf.build_config(_params(), "ref")
+    assert "Logging" not in desired
+    current = _as_returned_by_api(cf.build_config(_params(), "ref"))
+    current["Logging"] = cf.build_config(_params(logging=LOGGING), "ref")["Logging"]
+    assert cf.config_differences(current, desired) == []
+    assert cf.merge_config(current, desired)["Logging"]["Bucket"] == "hawa-logs.s3.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    "logging",
+    [LOGGING, dict(LOGGING, prefix="cf/"), dict(LOGGING, include_cookies=True), dict(LOGGING, bucket="")],
+)
+def test_each_logging_change_is_detected_and_merged(logging: dict[str, Any]) -> None:
+    current = _as_returned_by_api(cf.build_config(_params(), "ref"))
+    current["Logging"] = {
+        "Enabled": "true",
+        "IncludeCookies": "false",
+        "Bucket": "other.s3.amazonaws.com",
+        "Prefix": "x/",
+    }
+    desired = cf.build_config(_params(logging=logging), "ref")
+    assert cf.config_differences(current, desired) == ["logging"]
+    merged = cf.merge_config(current, desired)
+    assert merged["Logging"] == desired["Logging"]
+    assert cf.config_differences(merged, desired) == []
+
+
+def test_disabled_logging_compares_equal_whatever_its_leftover_fields() -> None:
+    current = _as_returned_by_api(cf.build_config(_params(), "ref"))
+    current["Logging"] = {"Enabled": False, "IncludeCookies": False, "Bucket": "old.s3.amazonaws.com", "Prefix": "p/"}
+    assert cf.config_differences(current, cf.build_config(_params(logging=dict(LOGGING, bucket="")), "ref")) == []
+
+
 def test_tag_changes() -> None:
     assert cf.tag_changes({"a": "1", "b": "2"}, {"a": "1", "c": "3"}, purge=True) == ({"c": "3"}, ["b"])
     assert cf.tag_changes({"a": "1", "b": "2"}, {"a": "9"}, purge=False) == ({"a": "9"}, [])

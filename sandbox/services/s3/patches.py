@@ -13,10 +13,24 @@ design relies on (the destination bucket must exist with versioning enabled, whi
 secondary region's bucket is created before the primary's rule; a ``Filter`` rule must say
 ``DeleteMarkerReplication``; ``SseKmsEncryptedObjects`` needs ``ReplicaKmsKeyID``; rule IDs are
 unique). AWS assigns a rule ID when none is given; so does this.
+
+Server access logging (PutBucketLogging): S3 accepts a target bucket whose policy lets the service principal
+``logging.s3.amazonaws.com`` put objects under the target prefix, whatever else the policy says. Moto's
+check read every statement's ``Principal`` as a dict and failed with HTTP 500 on a policy that also holds a
+``"Principal": "*"`` statement (every TLS-only policy has one), and it compared ``Resource`` as one exact
+string. The check here reads the policy as IAM does: principals, actions and resources as a string or a
+list, resources as wildcard patterns.
+
+Bucket policies and TLS: moto evaluates a bucket policy on DeleteObjects with no request context, so a
+``Deny`` on condition ``aws:SecureTransport = false`` (every TLS-only policy) applied to every call and
+emptying such a bucket failed with AccessDenied. The sandbox stands for AWS's HTTPS endpoints (it serves
+plain HTTP on loopback only, docs/sandbox.md), so a request counts as made over TLS.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import secrets
 from typing import Any
 
@@ -94,10 +108,52 @@ def validate(backend: Any, config: dict[str, Any]) -> None:
             raise _invalid("Destination bucket must have versioning enabled.")
 
 
+# --- server access logging: the target bucket's policy ------------------------------------------
+
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
+
+
+def over_tls(policy: bytes | str) -> str:
+    """The policy as it applies to a request made over TLS: without the statements conditioned on plain HTTP.
+
+    Moto's evaluator ignores Bool conditions, so such a statement would apply to every request.
+    """
+    document = json.loads(policy.decode() if isinstance(policy, bytes) else policy)
+    statements = _as_list(document.get("Statement"))
+
+    def applies(statement: dict[str, Any]) -> bool:
+        value = (statement.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")
+        return value is None or str(value).lower() == "true"
+
+    return json.dumps(dict(document, Statement=[s for s in statements if applies(s)]))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value is not None else []
+
+
+def logging_allowed_by_policy(policy: bytes | str | None, bucket_arn: str, target_prefix: str | None) -> bool:
+    """Whether a bucket policy lets S3 server access logging put objects under the target prefix."""
+    if not policy:
+        return False
+    document = json.loads(policy.decode() if isinstance(policy, bytes) else policy)
+    log_object = f"{bucket_arn}/{target_prefix or ''}log-object"
+    for statement in _as_list(document.get("Statement")):
+        principal = statement.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if statement.get("Effect") != "Allow" or LOGGING_SERVICE not in services:
+            continue
+        if not any(fnmatch.fnmatchcase("s3:putobject", str(a).lower()) for a in _as_list(statement.get("Action"))):
+            continue
+        if any(fnmatch.fnmatchcase(log_object, r) for r in _as_list(statement.get("Resource"))):
+            return True
+    return False
+
+
 def install(_app: Any) -> None:
     from moto.core.responses import ActionResult
     from moto.s3.exceptions import ReplicationConfigurationNotFoundError
-    from moto.s3.models import S3Backend
+    from moto.s3.models import FakeBucket, S3Backend
     from moto.s3.responses import S3Response
 
     shape = _replication_shape()
@@ -119,3 +175,20 @@ def install(_app: Any) -> None:
 
     patches.patch(S3Backend, "put_bucket_replication", put_bucket_replication, owner=__name__)
     patches.patch(S3Response, "get_bucket_replication", get_bucket_replication, owner=__name__)
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(over_tls(self.policy)).is_action_permitted(action, resource)
+
+    patches.patch(FakeBucket, "get_permission", get_permission, owner=__name__)
+
+    def log_permissions_enabled_policy(target_bucket: Any, target_prefix: str | None) -> bool:
+        bucket_arn = f"arn:{target_bucket.partition}:s3:::{target_bucket.name}"
+        return logging_allowed_by_policy(target_bucket.policy, bucket_arn, target_prefix)
+
+    patches.patch(
+        FakeBucket, "_log_permissions_enabled_policy", staticmethod(log_permissions_enabled_policy), owner=__name__
+    )
