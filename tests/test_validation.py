@@ -66,6 +66,41 @@ CASES = {
         lambda root: _set(root, "host_vars/us-west-2.yml", region_role="standby"),
         "must be primary or secondary",
     ),
+    "log retention CloudWatch Logs does not accept": (
+        lambda root: _set(root, "group_vars/all/logs.yml", log_retention_days=42),
+        "log_retention_days=42 is not a retention CloudWatch Logs accepts",
+    ),
+}
+
+
+def _production(root: Path, **broken: object) -> None:
+    """The sandbox inventory as a production deployment that meets every safeguard but the broken one."""
+    _set(root, "group_vars/all/project.yml", deployment_environment="production")
+    _set(root, "group_vars/all/database.yml", aurora_deletion_protection=True)
+    _set(root, "group_vars/all/logs.yml", log_retention_days=365)
+    for name, value in broken.items():
+        relative = {"aurora_deletion_protection": "database.yml", "log_retention_days": "logs.yml"}.get(
+            name, "monitoring.yml"
+        )
+        _set(root, f"group_vars/all/{relative}", **{name: value})
+
+
+CASES |= {
+    "production without alarm recipients": (
+        lambda root: _production(
+            root, alarm_notification_emails=[], alarm_notification_sms_numbers=[], alarm_notification_webhook_urls=[]
+        ),
+        "deployment_environment=production has no alarm recipients: alarm_notification_emails,"
+        " alarm_notification_sms_numbers and alarm_notification_webhook_urls are all empty",
+    ),
+    "production without Aurora deletion protection": (
+        lambda root: _production(root, aurora_deletion_protection=False),
+        "aurora_deletion_protection=false for deployment_environment=production",
+    ),
+    "production keeping logs less than a year": (
+        lambda root: _production(root, log_retention_days=30),
+        "production keeps its task and flow logs at least 365 days. Set log_retention_days: 365",
+    ),
 }
 
 
@@ -89,3 +124,39 @@ def test_unreachable_endpoint_names_the_fix(tmp_path):
     run = run_playbook("site.yml", sandbox_port=9, inventory=inventory, timeout=300)
     assert run.returncode != 0
     assert "make sandbox-up" in run.stdout + run.stderr
+
+
+# -- the production inventory itself, as a user runs it (validation only: no AWS endpoint is called) ----------
+
+PRODUCTION = REPO_ROOT / "inventories" / "production" / "hosts.yml"
+# site.yml's own switch, and no STS call: these runs never reach AWS.
+DEPLOYMENT = {"validate_inventory_production_safeguards": True, "validate_inventory_check_endpoint": False}
+
+
+def test_site_yml_turns_the_production_safeguards_on_and_teardown_and_failover_do_not() -> None:
+    imports = {
+        name: yaml.safe_load((REPO_ROOT / "playbooks" / name).read_text())
+        for name in ("site.yml", "teardown.yml", "failover.yml")
+    }
+    validate = {
+        name: next(p for p in plays if p.get("ansible.builtin.import_playbook") == "validate.yml")
+        for name, plays in imports.items()
+    }
+    assert validate["site.yml"]["vars"]["validate_inventory_production_safeguards"] is True
+    assert "validate_inventory_production_safeguards" not in validate["teardown.yml"].get("vars", {})
+    assert "validate_inventory_production_safeguards" not in validate["failover.yml"].get("vars", {})
+
+
+def test_the_production_inventory_names_what_a_user_must_set() -> None:
+    run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT)
+    messages = "\n".join(run.failure_messages())
+    assert run.returncode != 0
+    assert "has no alarm recipients" in messages and "alarm_notification_emails: [oncall@example.com]" in messages
+
+
+def test_the_production_inventory_passes_with_the_recipients_a_user_gives() -> None:
+    recipients = {"alarm_notification_emails": ["oncall@example.com"]}
+    run = run_playbook(
+        "playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | recipients
+    )
+    assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]

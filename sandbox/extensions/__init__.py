@@ -27,6 +27,7 @@ EXTENSIONS = [
     "services.rds.patches",
     "services.s3.patches",
     "services.kms.patches",
+    "services.logs.patches",
     "services.cloudfront.patches",
     "services.ecs.patches",
     "services.elbv2.patches",

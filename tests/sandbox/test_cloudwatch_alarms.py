@@ -412,6 +412,41 @@ def test_disabled_actions_change_state_but_notify_nobody(evaluator: cw.Alarms) -
     assert history(kind="Action") == []
 
 
+@pytest.mark.parametrize(
+    ("key_policy_for_cloudwatch", "delivered"),
+    [(None, False), ({"Action": ["kms:Decrypt"]}, False), ({"Action": ["kms:Decrypt", "kms:GenerateDataKey*"]}, True)],
+    ids=["account-only policy (as alias/aws/sns)", "decrypt only", "decrypt and generate data keys"],
+)
+def test_an_encrypted_topic_gets_the_alarm_only_if_its_key_lets_cloudwatch_in(
+    evaluator: cw.Alarms, key_policy_for_cloudwatch: dict[str, Any] | None, delivered: bool
+) -> None:
+    from moto.kms.models import kms_backends
+    from moto.sns.models import sns_backends
+
+    statements = [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*"}]
+    if key_policy_for_cloudwatch is not None:
+        statements.append(
+            {"Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"}} | key_policy_for_cloudwatch
+        )
+    kms = kms_backends[ACCOUNT][REGION]
+    key = kms.create_key(json.dumps({"Statement": statements}), "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "alarms", None)
+    topic, received = _topic_with_queue()
+    sns_backends[ACCOUNT][REGION].set_topic_attribute(topic, "kms_master_key_id", key.arn)
+    try:
+        put_alarm(alarm_actions=[topic])
+        put_values(3)
+        evaluator.tick()
+    finally:
+        kms.delete_key(key.id)
+    assert len(received()) == (1 if delivered else 0)
+    (action,) = history(kind="Action")
+    if delivered:
+        assert action["HistorySummary"] == f"Successfully executed action {topic}"
+    else:
+        assert action["HistorySummary"] == f'Failed to execute action {topic}. Received error: "{cw.KMS_ACCESS_DENIED}"'
+        assert json.loads(action["HistoryData"])["actionState"] == "Failed"
+
+
 def test_a_dark_region_evaluates_and_notifies_nothing_until_restored(evaluator: cw.Alarms, dark: set[str]) -> None:
     topic, received = _topic_with_queue()
     alarm = put_alarm(alarm_actions=[topic])

@@ -30,7 +30,9 @@ State changes set StateValue, StateReason (CloudWatch's wording), StateReasonDat
 StateUpdatedTimestamp, add a ``StateUpdate`` history item, and, with ActionsEnabled, run the new
 state's actions (AlarmActions / OKActions / InsufficientDataActions): an SNS topic ARN gets the alarm
 notification through moto's ``SNSBackend.publish`` of the topic's region, and an ``Action`` history
-item says so. Actions fire on transitions only.
+item says so; an encrypted topic whose KMS key does not let ``cloudwatch.amazonaws.com`` use it gets
+nothing and the item says ``Failed`` with KMS's AccessDeniedException, as on AWS. Actions fire on
+transitions only.
 
 Not evaluated (they keep the state they have, INSUFFICIENT_DATA from creation): metric math alarms
 (``Metrics``), anomaly-detection comparisons, composite alarms, and extended statistics other than pNN.
@@ -455,6 +457,32 @@ def apply_state(account: str, backend: Any, alarm: Any, state: str, reason: str,
     return Change(account, backend, alarm, old_state, list(actions or []) if enabled else [])
 
 
+# What an alarm's history says when the topic's key refuses CloudWatch (AWS adds a request id).
+KMS_ACCESS_DENIED = "null (Service: AWSKMS; Status Code: 400; Error Code: AccessDeniedException; Proxy: null)"
+
+
+def topic_key_allows_cloudwatch(account: str, region: str, topic_arn: str, alarm_arn: str) -> bool:
+    """Whether CloudWatch may publish to the topic: an encrypted topic's key policy must allow
+    ``cloudwatch.amazonaws.com`` kms:GenerateDataKey and kms:Decrypt (SNS's "compatibility between event
+    sources from AWS services and encrypted topics"), which the AWS managed alias/aws/sns key never does.
+    An unencrypted or unknown topic is SNS's business (publish answers for it)."""
+    from moto.sns.models import sns_backends
+
+    from sandbox.services.kms import policy
+
+    topic = sns_backends[account][region].topics.get(topic_arn)
+    key_id = getattr(topic, "kms_master_key_id", "") if topic is not None else ""
+    if not key_id:
+        return True
+    context = {
+        "kms:EncryptionContext:aws:sns:topicArn": topic_arn,
+        "aws:SourceAccount": account,
+        "aws:SourceArn": alarm_arn,
+    }
+    key = policy.find_key(account, region, key_id)
+    return policy.service_may_use(key, "cloudwatch.amazonaws.com", ("kms:GenerateDataKey", "kms:Decrypt"), context)
+
+
 def run_actions(change: Change, is_dark: Callable[[str], bool]) -> None:
     """Notify the SNS topics among the new state's actions (other action kinds are not run here)."""
     from moto.sns.models import sns_backends
@@ -470,6 +498,8 @@ def run_actions(change: Change, is_dark: Callable[[str], bool]) -> None:
         summary, state = f"Successfully executed action {arn}", "Succeeded"
         if is_dark(region):
             summary, state = f'Failed to execute action {arn}. Received error: "Service unavailable"', "Failed"
+        elif not topic_key_allows_cloudwatch(account, region, arn, alarm.alarm_arn):
+            summary, state = f'Failed to execute action {arn}. Received error: "{KMS_ACCESS_DENIED}"', "Failed"
         else:
             try:
                 sns_backends[account][region].publish(message, arn=arn, subject=subject)

@@ -1,0 +1,1 @@
+"""CloudWatch Logs: moto fidelity (patches.py)."""
