@@ -646,16 +646,21 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         self.sandbox = sandbox
         self.stop = threading.Event()
-        self.reads: list[tuple[float, int]] = []
+        self.reads: list[tuple[float, int, str]] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
-            status, _ = _edge(self.sandbox, "GET", "/api/data?limit=1")
-            self.reads.append((time.monotonic(), status))
+            status, body = _edge(self.sandbox, "GET", "/api/data?limit=1")
+            self.reads.append((time.monotonic(), status, "" if status == 200 else str(body.get("error", body))[:160]))
             time.sleep(0.1)
 
     def failures(self, start: float, end: float) -> list[str]:
-        return [f"+{t - start:.1f} s: HTTP {status}" for t, status in self.reads if start <= t <= end and status != 200]
+        """Each failed read's time and status; the first's answer too (which region, which reason)."""
+        failed = [(t, status, why) for t, status, why in self.reads if start <= t <= end and status != 200]
+        return [
+            f"+{t - start:.1f} s: HTTP {status}" + (f" {why}" if i == 0 else "")
+            for i, (t, status, why) in enumerate(failed)
+        ]
 
 
 def _report(checkout) -> tuple[dict, str]:

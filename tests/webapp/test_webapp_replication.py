@@ -297,3 +297,41 @@ def test_a_write_during_a_promotion_is_held_until_the_new_writer_takes_it(pair, 
     assert 0.5 < waited < 5.0, waited
     assert standby.execute("SELECT count(*) FROM records WHERE key = 'during'", dbname=DB_NAME)[0][0] == 1
     assert "Traceback" not in held.logs()
+
+
+def test_reads_go_to_the_writer_while_the_reader_is_down_and_come_back(pair, start_app) -> None:
+    """The old primary's instances restart as it rejoins after a switchover while the edge may still send
+    it API reads: they are answered from the writer endpoint, then from the reader again once it is back."""
+    primary, standby = pair
+    primary.execute("INSERT INTO records (key, value, region) VALUES ('k', 'v', 'us-east-1')", dbname=DB_NAME)
+    standby.wait_for_replay(primary)
+    env = db_env(host=f"127.0.0.1:{standby.port}", REGION="us-west-2", DB_WRITER_HOST=f"127.0.0.1:{primary.port}")
+    app = start_app(env)
+    # The reader's sessions that ran a read (the role monitor's session runs no query on records).
+    reads_on_reader = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'webapp-us-west-2' AND query LIKE '%records%'"
+    )
+    with app.client() as http:
+        assert http.get("/api/data?limit=1").json()["items"][0]["key"] == "k"
+        standby.stop("immediate")
+        for _ in range(20):
+            started = time.monotonic()
+            resp = http.get("/api/data?limit=1")
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["items"][0]["key"] == "k"
+            assert time.monotonic() - started < 3, "a read waited for the pool instead of going to the writer"
+        # A statement's answer from the writer is still the client's answer (nothing hides a missing record).
+        assert http.get("/api/data/999999").status_code == 404
+
+        standby.start()
+        deadline = time.monotonic() + 20
+        while "reader back" not in app.logs():
+            assert time.monotonic() < deadline, "the reads never came back to the reader"
+            assert http.get("/api/data?limit=1").status_code == 200
+            time.sleep(0.1)
+        for _ in range(5):
+            assert http.get("/api/data?limit=1").status_code == 200
+        assert standby.execute(reads_on_reader)[0][0] > 0, "reads did not go back to the reader"
+    logs = app.logs()
+    assert "reading from the writer endpoint" in logs and "reader back" in logs, logs[-2000:]
+    assert "Traceback" not in logs

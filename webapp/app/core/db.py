@@ -4,7 +4,7 @@
 
 - Writes: one async SQLAlchemy engine per distinct writer endpoint (its pool connects on demand,
   which matters right after a promotion); the statement runs on the pooled driver connection.
-- Reads: a psycopg_pool pool on the reader endpoint.
+- Reads: a psycopg_pool pool on the reader endpoint; the writer endpoint while no reader can be reached.
 - The role of this region's database: polled in the background on the regional engine.
 
 Failover without a restart rests on: short connect and statement timeouts (set on every connection),
@@ -41,6 +41,7 @@ log = logging.getLogger("app.db")
 
 WRITE_RETRY_S = 0.25  # between the tries of a held write (execute_write)
 WRITER_LATELY_S = 60.0  # a region whose database was the writer this recently holds writes (execute_write)
+READER_RETRY_S = 0.5  # while reads go to the writer, how often the reader is tried again (fetch)
 
 # This region's role and, on a replica, what its replication lag is made of (ReplicaLag below): whether
 # replay has reached the end of WAL the writer last reported, when the writer reported it, the commit
@@ -249,6 +250,10 @@ class Database:
             open=False,
         )
         self._pool_check: asyncio.Task[None] | None = None
+        # Reads fall back to the writer endpoint while the reader cannot be reached (fetch), where they differ.
+        self._read_fallback = settings.reader_hosts != settings.writer_hosts
+        self._reads_on_writer = False
+        self._reader_watch: asyncio.Task[None] | None = None
         self.role = RoleState()
         self._role_failure: str | None = None
         self._writer_seen_at: float | None = None
@@ -276,12 +281,29 @@ class Database:
                 await conn.close()
 
     async def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Run one read on a connection of the read pool.
+        """Run one read on a connection of the read pool; on the writer while this region's readers are out.
 
         The read path: SQL built and compiled once by SQLAlchemy (app/records.py), run by psycopg on
         a psycopg_pool connection. Measured here, an async SQLAlchemy checkout plus ORM session cost
         several times the query itself.
+
+        A region whose readers cannot be reached while its writer endpoint answers (the old primary's
+        instances restart as it rejoins after a switchover; a reader instance is replaced) reads from the
+        writer endpoint until a reader takes connections again (``_watch_reader``): a read is answered,
+        if from further away, rather than refused with a 503. Only an unreachable reader moves the reads;
+        a slow or failing statement does not (a statement timeout must not double the load).
         """
+        if self._reads_on_writer:
+            return await self._fetch_on_writer(sql, params)
+        try:
+            return await self._fetch_on_reader(sql, params)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            if not self._reader_unreachable(exc):
+                raise
+            self._move_reads_to_writer(exc)
+            return await self._fetch_on_writer(sql, params)
+
+    async def _fetch_on_reader(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         async with self.read_pool.connection() as conn:
             try:
                 cur = await conn.execute(sql, params)
@@ -296,10 +318,65 @@ class Database:
         # The connection was dead: a failover or restart kills the idle ones, and the pool does not check
         # them at checkout (a round trip per read). A read is safe to repeat: once, on a new connection of
         # its own (the pool's others may be dead too), so that the first read after a switchover is
-        # answered instead of a 503. If the database is really down this fails too, and that is the 503.
+        # answered instead of a 503. If the reader is really down this fails too (see ``fetch``).
         async with await psycopg.AsyncConnection.connect(self._reader_dsn, autocommit=True) as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
+
+    async def _fetch_on_writer(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._writer_autocommit.connect() as conn:
+            return await self._run_on_writer(conn, sql, params)
+
+    async def _run_on_writer(self, conn: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """One statement on a writer engine connection's driver connection."""
+        raw = (await conn.get_raw_connection()).driver_connection
+        try:
+            cur = await raw.execute(sql, params)
+            return await cur.fetchall()
+        except psycopg.Error:
+            if raw.broken or raw.closed:
+                # The writer went away: replace this connection, and ping every other pooled one before its
+                # next use.
+                self._writer_guard.suspect_all()
+                await conn.invalidate()
+            raise
+
+    def _reader_unreachable(self, exc: Exception) -> bool:
+        """No reader could be reached (a connection refused, reset or timed out: no SQLSTATE; or no pooled
+        connection at all), and the writer endpoint is another place to read from."""
+        if not self._read_fallback:
+            return False
+        if isinstance(exc, psycopg_pool.PoolTimeout):
+            return self.read_pool.get_stats().get("pool_size", 0) == 0  # empty, not busy
+        return exc.sqlstate is None
+
+    def _move_reads_to_writer(self, exc: Exception) -> None:
+        if self._reads_on_writer:
+            return
+        self._reads_on_writer = True
+        log.warning(
+            "reader unreachable (%s): reading from the writer endpoint until it is back", exc.__class__.__name__
+        )
+        self._reader_watch = asyncio.get_running_loop().create_task(self._watch_reader(), name="db-reader-watch")
+
+    async def _watch_reader(self) -> None:
+        """Reads go back to the reader once a new connection to it succeeds (tried every READER_RETRY_S)."""
+        try:
+            while True:
+                await asyncio.sleep(READER_RETRY_S)
+                try:
+                    conn = await psycopg.AsyncConnection.connect(self._reader_dsn, autocommit=True)
+                except psycopg.Error:
+                    continue
+                await conn.close()
+                # The pooled connections from before the outage are dead: replace them before reads return.
+                with contextlib.suppress(Exception):
+                    await self.read_pool.check()
+                log.info("reader back: reads use it again")
+                return
+        finally:
+            self._reads_on_writer = False
+            self._reader_watch = None
 
     async def execute_write(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run one write (a single statement, autocommit) on a connection of the writer engine's pool.
@@ -321,18 +398,8 @@ class Database:
             sent = False
             try:
                 async with self._writer_autocommit.connect() as conn:
-                    raw = (await conn.get_raw_connection()).driver_connection
                     sent = True
-                    try:
-                        cur = await raw.execute(sql, params)
-                        return await cur.fetchall()
-                    except psycopg.Error:
-                        if raw.broken or raw.closed:
-                            # The writer went away: replace this connection, and ping every other pooled
-                            # one before its next use.
-                            self._writer_guard.suspect_all()
-                            await conn.invalidate()
-                        raise
+                    return await self._run_on_writer(conn, sql, params)
             except Exception as exc:
                 # Not applied: no connection (but a full pool is load, not a promotion) or a read-only server.
                 not_applied = (not sent and not isinstance(exc, PoolTimeoutError)) or getattr(
@@ -413,8 +480,9 @@ class Database:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        if self._pool_check is not None:
-            self._pool_check.cancel()
+        for task in (self._pool_check, self._reader_watch):
+            if task is not None:
+                task.cancel()
         await self.read_pool.close()
         for engine in self.engines:
             await engine.dispose()
