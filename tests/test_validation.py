@@ -12,6 +12,7 @@ import yaml
 from tests.support import REPO_ROOT, run_playbook
 
 PROJECT = "badinv"  # its own name prefix, so "nothing applied" can be checked among other tests' resources
+REGIONS = ("us-east-1", "us-west-2")
 
 
 def _inventory(tmp_path: Path, edit: Callable[[Path], None]) -> Path:
@@ -73,15 +74,29 @@ CASES = {
 }
 
 
+# What a production deployment gives besides the sandbox inventory's settings: its domain and certificates.
+PRODUCTION_DOMAIN = "shop.hawa-corp.net"
+PRODUCTION_CERTIFICATES = {
+    "public_zone_name": PRODUCTION_DOMAIN,
+    "app_certificate_arns": {
+        region: f"arn:aws:acm:{region}:123456789012:certificate/0c0ffee0-{i}" for i, region in enumerate(REGIONS)
+    },
+    "cdn_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0c0ffee0-cdn",
+}
+
+
 def _production(root: Path, **broken: object) -> None:
     """The sandbox inventory as a production deployment that meets every safeguard but the broken one."""
     _set(root, "group_vars/all/project.yml", deployment_environment="production")
     _set(root, "group_vars/all/database.yml", aurora_deletion_protection=True)
     _set(root, "group_vars/all/logs.yml", log_retention_days=365)
+    _set(root, "group_vars/all/app.yml", **PRODUCTION_CERTIFICATES)
     for name, value in broken.items():
-        relative = {"aurora_deletion_protection": "database.yml", "log_retention_days": "logs.yml"}.get(
-            name, "monitoring.yml"
-        )
+        relative = {
+            "aurora_deletion_protection": "database.yml",
+            "log_retention_days": "logs.yml",
+            **dict.fromkeys(PRODUCTION_CERTIFICATES, "app.yml"),
+        }.get(name, "monitoring.yml")
         _set(root, f"group_vars/all/{relative}", **{name: value})
 
 
@@ -100,6 +115,22 @@ CASES |= {
     "production keeping logs less than a year": (
         lambda root: _production(root, log_retention_days=30),
         "production keeps its task and flow logs at least 365 days. Set log_retention_days: 365",
+    ),
+    "production on a reserved domain": (
+        lambda root: _production(root, public_zone_name="hawa-production.example.com"),
+        'public_zone_name="hawa-production.example.com" for deployment_environment=production is a reserved name',
+    ),
+    "production without an ALB certificate in a region": (
+        lambda root: _production(
+            root, app_certificate_arns={"us-east-1": PRODUCTION_CERTIFICATES["app_certificate_arns"]["us-east-1"]}
+        ),
+        "app_certificate_arns has no ACM certificate of us-west-2 for deployment_environment=production",
+    ),
+    "production with CloudFront's certificate outside us-east-1": (
+        lambda root: _production(
+            root, cdn_certificate_arn="arn:aws:acm:us-west-2:123456789012:certificate/0c0ffee0-cdn"
+        ),
+        "without an ACM certificate of us-east-1 (where CloudFront takes its certificates from)",
     ),
 }
 
@@ -154,9 +185,7 @@ def test_the_production_inventory_names_what_a_user_must_set() -> None:
     assert "has no alarm recipients" in messages and "alarm_notification_emails: [oncall@example.com]" in messages
 
 
-def test_the_production_inventory_passes_with_the_recipients_a_user_gives() -> None:
-    recipients = {"alarm_notification_emails": ["oncall@example.com"]}
-    run = run_playbook(
-        "playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | recipients
-    )
+def test_the_production_inventory_passes_with_the_recipients_domain_and_certificates_a_user_gives() -> None:
+    given = {"alarm_notification_emails": ["oncall@example.com"]} | PRODUCTION_CERTIFICATES
+    run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
     assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
