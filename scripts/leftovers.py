@@ -250,6 +250,11 @@ def scan_global(session: Any, deployment: Deployment) -> list[Found]:
     for oac in cloudfront.list_origin_access_controls()["OriginAccessControlList"].get("Items", []):
         if oac["Name"].startswith(prefix):
             found.append(Found("origin access control", f"{oac['Id']} {oac['Name']}"))
+    # The cdn role's web ACL (scope CLOUDFRONT: listed in us-east-1), <project>-<env>-edge.
+    wafv2 = client("wafv2")
+    for acl in wafv2.list_web_acls(Scope="CLOUDFRONT").get("WebACLs", []):
+        if acl["Name"].startswith(prefix):
+            found.append(Found("web ACL (CloudFront)", f"{acl['Id']} {acl['Name']}"))
     # The Route 53 health-check alarms live in us-east-1 under <project>-<env>-global-.
     found += _named("alarm", f"{prefix}global-", client("cloudwatch"), "describe_alarms", "MetricAlarms", "AlarmName")
     iam = client("iam")  # global: the roles carry their region in their names

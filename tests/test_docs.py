@@ -42,6 +42,7 @@ COLLECTION_MODULE_SERVICES = {
     "application_autoscaling_policy": ["application-autoscaling", "cloudwatch"],
     "ecs_ecr": ["ecr"],
     "ecs_": ["ecs"],
+    "wafv2_": ["wafv2"],
 }
 # boto3 client names whose IAM prefix differs.
 BOTO3_TO_IAM = {"elbv2": "elasticloadbalancing"}

@@ -87,6 +87,13 @@ def test_left_behind_then_only_what_aws_keeps(sandbox: Any, aws: Callable[..., A
     secrets.create_secret(Name=f"{name}-sandbox-database-master", SecretString="{}")
     db_key = kms_west.create_key(Tags=[{"TagKey": "Name", "TagValue": f"{west}-aurora"}])["KeyMetadata"]
     kms_west.create_alias(AliasName=f"alias/{west}-aurora", TargetKeyId=db_key["KeyId"])
+    wafv2 = aws("wafv2", EAST)
+    acl = wafv2.create_web_acl(
+        Name=f"{name}-sandbox-edge",
+        Scope="CLOUDFRONT",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "edge"},
+    )["Summary"]
     rds.create_db_cluster(
         DBClusterIdentifier=f"{west}-aurora",
         Engine="aurora-mysql",  # a record only: no PostgreSQL server starts
@@ -112,10 +119,11 @@ def test_left_behind_then_only_what_aws_keeps(sandbox: Any, aws: Callable[..., A
         f"Aurora cluster              {west}-aurora",
         f"KMS alias                   alias/{west}-aurora",
         f"KMS key                     {db_key['KeyId']} {west}-aurora  (Enabled)",
+        f"web ACL (CloudFront)        {acl['Id']} {name}-sandbox-edge",
     ):
         assert expected in left, f"{expected!r} not in\n{before.stdout}"
     assert before.stdout.splitlines()[-1] == (
-        f"{name}-sandbox: 12 left behind (listed above): resources teardown removes."
+        f"{name}-sandbox: 13 left behind (listed above): resources teardown removes."
     )
 
     # What a teardown does: delete, schedule the keys' deletion, keep a final snapshot.
@@ -128,6 +136,7 @@ def test_left_behind_then_only_what_aws_keeps(sandbox: Any, aws: Callable[..., A
     aws("s3", EAST).delete_bucket(Bucket=f"{east}-static-123456789012")
     aws("iam", EAST).delete_role(RoleName=f"{east}-task")
     secrets.delete_secret(SecretId=f"{name}-sandbox-database-master", RecoveryWindowInDays=7)
+    wafv2.delete_web_acl(Name=acl["Name"], Scope="CLOUDFRONT", Id=acl["Id"], LockToken=acl["LockToken"])
     final = f"{west}-aurora-final-20260101000000"
     rds.delete_db_cluster(DBClusterIdentifier=f"{west}-aurora", FinalDBSnapshotIdentifier=final)
 

@@ -39,8 +39,9 @@ MANAGED_KEYS = (
     "IsIPV6Enabled",
 )
 
-# Managed only when the spec sets it (logging: null leaves the distribution's logging as it is).
-OPTIONAL_MANAGED_KEYS = ("Logging",)
+# Managed only when the spec sets them (logging: null leaves the distribution's logging as it is; web_acl_id: null
+# its web ACL).
+OPTIONAL_MANAGED_KEYS = ("Logging", "WebACLId")
 # Standard (legacy) logging names the bucket by its global S3 domain name.
 S3_LOG_BUCKET_SUFFIX = ".s3.amazonaws.com"
 
@@ -240,6 +241,8 @@ def build_config(spec, caller_reference):
     config = _build_managed_config(spec, caller_reference)
     if spec.get("logging") is not None:
         config["Logging"] = _build_logging(spec["logging"])
+    if spec.get("web_acl_id") is not None:
+        config["WebACLId"] = spec["web_acl_id"]
     return config
 
 
@@ -270,8 +273,8 @@ def _build_managed_config(spec, caller_reference):
 def merge_config(current, desired):
     """The config to send on update: the current one with every managed key replaced by ours.
 
-    Keys we do not manage (Restrictions, CustomErrorResponses, WebACLId, ...; Logging unless the spec
-    sets it) keep what the distribution has, so the module never touches attributes the user did not set.
+    Keys we do not manage (Restrictions, CustomErrorResponses, ...; Logging and WebACLId unless the spec
+    sets them) keep what the distribution has, so the module never touches attributes the user did not set.
     """
     merged = copy.deepcopy(current)
     for key in MANAGED_KEYS + tuple(k for k in OPTIONAL_MANAGED_KEYS if k in desired):
@@ -377,6 +380,8 @@ def normalize_config(config):
         "ipv6_enabled": bool(config.get("IsIPV6Enabled")),
         # A configuration without Logging has it off (CloudFront's default).
         "logging": _norm_logging(config.get("Logging") or {}),
+        # A WAFv2 web ACL's ARN; none is "".
+        "web_acl_id": config.get("WebACLId") or "",
     }
     return normalized
 
@@ -384,8 +389,9 @@ def normalize_config(config):
 def config_differences(current, desired):
     """Names of the normalised fields that differ (for the module's `diff` and messages)."""
     before, after = normalize_config(current), normalize_config(desired)
-    # A spec without logging leaves the live logging alone: not compared.
-    compared = [key for key in after if key != "logging" or "Logging" in desired]
+    # A spec without logging (or without a web ACL) leaves the live one alone: not compared.
+    optional = {"logging": "Logging", "web_acl_id": "WebACLId"}
+    compared = [key for key in after if key not in optional or optional[key] in desired]
     return sorted(key for key in compared if before.get(key) != after[key])
 
 

@@ -13,8 +13,8 @@ description:
   - The distribution is identified by O(name), which becomes its C(CallerReference) and C(Name) tag.
   - The module compares a normalised view of the managed settings, so a second run with the same
     spec reports C(changed=false). Updates send the current C(ETag) as C(IfMatch); settings the spec
-    does not manage (geo restrictions, custom error responses, WAF; logging unless O(logging) is given)
-    are left as they are.
+    does not manage (geo restrictions, custom error responses; logging unless O(logging) is given, the web
+    ACL unless O(web_acl_id) is) are left as they are.
   - O(state=absent) disables the distribution, waits until CloudFront reports it C(Deployed), then
     deletes it (CloudFront refuses to delete an enabled distribution).
   - Unlike M(community.aws.cloudfront_distribution), which reports a change on every run and has no
@@ -265,6 +265,12 @@ options:
         description: Log cookies too.
         type: bool
         default: false
+  web_acl_id:
+    description:
+      - The ARN of the AWS WAF (WAFv2) web ACL that filters the distribution's requests: one of scope
+        C(CLOUDFRONT), which lives in us-east-1. An empty string takes the web ACL off. Omitted, the
+        distribution's web ACL is left as it is.
+    type: str
   tags:
     description: Tags for the distribution (the C(Name) tag is always O(name)).
     type: dict
@@ -580,6 +586,7 @@ def main():
                 include_cookies=dict(type="bool", default=False),
             ),
         ),
+        web_acl_id=dict(type="str"),
         tags=dict(type="dict", default={}),
         purge_tags=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),

@@ -343,6 +343,31 @@ def test_disabled_logging_compares_equal_whatever_its_leftover_fields() -> None:
     assert cf.config_differences(current, cf.build_config(_params(logging=dict(LOGGING, bucket="")), "ref")) == []
 
 
+# --- unit: the web ACL ---------------------------------------------------------------------------------
+
+WEB_ACL = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/hawa-prod-edge/0c0ffee0"
+
+
+def test_without_the_option_the_web_acl_is_neither_built_nor_compared_nor_merged() -> None:
+    desired = cf.build_config(_params(), "ref")
+    assert "WebACLId" not in desired
+    current = _as_returned_by_api(cf.build_config(_params(), "ref"))
+    current["WebACLId"] = WEB_ACL
+    assert cf.config_differences(current, desired) == []
+    assert cf.merge_config(current, desired)["WebACLId"] == WEB_ACL
+
+
+@pytest.mark.parametrize(("live", "wanted"), [("", WEB_ACL), (WEB_ACL, ""), (WEB_ACL, WEB_ACL + "-2")])
+def test_each_web_acl_change_is_detected_and_merged(live: str, wanted: str) -> None:
+    current = _as_returned_by_api(cf.build_config(_params(), "ref"))
+    current["WebACLId"] = live
+    desired = cf.build_config(_params(web_acl_id=wanted), "ref")
+    assert desired["WebACLId"] == wanted
+    assert cf.config_differences(current, desired) == ["web_acl_id"]
+    merged = cf.merge_config(current, desired)
+    assert merged["WebACLId"] == wanted and cf.config_differences(merged, desired) == []
+
+
 def test_tag_changes() -> None:
     assert cf.tag_changes({"a": "1", "b": "2"}, {"a": "1", "c": "3"}, purge=True) == ({"c": "3"}, ["b"])
     assert cf.tag_changes({"a": "1", "b": "2"}, {"a": "9"}, purge=False) == ({"a": "9"}, [])
