@@ -8,6 +8,14 @@ PY        := $(BIN)/python
 INVENTORY ?= inventories/sandbox/hosts.yml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# make deploy DOMAIN=... EMAIL=...: the public zone's name and the alarm recipient, as scripts/deploy.sh passes
+# them. Only when given on make's command line: EMAIL in particular is often exported for mail and packaging
+# tools, and a plain `make deploy` must not pick it up. The values reach the recipes through the environment
+# (make exports command-line variables), never pasted into the shell's text, and scripts/deploy_vars.py turns
+# them into JSON extra vars or refuses them.
+DEPLOY_INPUTS := $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN") \
+                 $(if $(filter command line,$(origin EMAIL)),--email="$$EMAIL")
+DEPLOY_INPUTS := $(strip $(DEPLOY_INPUTS))
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
         sandbox-status sandbox-env controller-status leftovers sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
@@ -18,8 +26,12 @@ help: ## List the targets
 bootstrap: ## Create .venv with the pinned dependencies and check system packages
 	@scripts/bootstrap.sh
 
-deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves
+deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves ([DOMAIN=name EMAIL=address]: scripts/deploy.sh)
+ifeq ($(DEPLOY_INPUTS),)
 	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
+else
+	extra=$$($(PY) scripts/deploy_vars.py $(DEPLOY_INPUTS)) && $(BIN)/ansible-playbook -i $(INVENTORY) site.yml -e "$$extra"
+endif
 	@$(PY) -m sandbox serving
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) scripts/controller.py start -i $(INVENTORY); fi
 
