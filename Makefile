@@ -18,7 +18,7 @@ DEPLOY_INPUTS := $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN
 DEPLOY_INPUTS := $(strip $(DEPLOY_INPUTS))
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env controller-status leftovers sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env controller-status leftovers endpoints sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ else
 endif
 	@$(PY) -m sandbox serving
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) scripts/controller.py start -i $(INVENTORY); fi
+
+endpoints: bootstrap ## Where the deployment serves (CloudFront, zone and its name servers, ALBs) and who hears its alarms ([DOMAIN=name])
+	@$(PY) scripts/endpoints.py -i $(INVENTORY) $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN")
 
 teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up && $(PY) scripts/controller.py stop; fi
