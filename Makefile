@@ -38,9 +38,13 @@ endif
 endpoints: bootstrap ## Where the deployment serves (CloudFront, zone and its name servers, ALBs) and who hears its alarms ([DOMAIN=name])
 	@$(PY) scripts/endpoints.py -i $(INVENTORY) $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN")
 
-teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
+teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise; DOMAIN= the zone deploy.sh made)
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up && $(PY) scripts/controller.py stop; fi
+ifeq ($(filter command line,$(origin DOMAIN)),)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
+else
+	extra=$$($(PY) scripts/deploy_vars.py --domain="$$DOMAIN") && $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml -e "$$extra"
+endif
 
 leftovers: bootstrap ## What is left of a deployment after teardown, per region (exit 1 when something was left behind)
 	@$(PY) scripts/leftovers.py -i $(INVENTORY)
