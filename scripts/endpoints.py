@@ -164,7 +164,7 @@ def render(found: dict[str, Any], sandbox_edge: str | None = None) -> str:
             "records); until then the names below do not resolve on the internet"
         )
         state = "" if zone["app_record"] else "  (no record yet)"
-        lines.append(f"  app: {zone['app']}{state}  (Route 53 failover alias to the two ALBs over HTTP, not CloudFront)")
+        lines.append(f"  app: {zone['app']}{state}  (Route 53 failover alias to the two ALBs, not CloudFront)")
     for region, info in found["regions"].items():
         lines.append(f"  ALB {region} ({info['role']}): {info['alb_dns_name'] or 'not deployed yet'}")
     lines.append("Alarm subscriptions:")

@@ -101,7 +101,10 @@ def test_odd_but_valid_inputs_become_json_extra_vars() -> None:
         text=True,
         check=True,
     )
-    assert json.loads(proc.stdout) == {"public_zone_name": "xn--bcher-kva.example", "alarm_notification_emails": [email]}
+    assert json.loads(proc.stdout) == {
+        "public_zone_name": "xn--bcher-kva.example",
+        "alarm_notification_emails": [email],
+    }
 
 
 def _dry_run(*args: str, env: dict[str, str] | None = None) -> list[str]:
