@@ -8,11 +8,11 @@ PY        := $(BIN)/python
 INVENTORY ?= inventories/sandbox/hosts.yml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# make deploy DOMAIN=... EMAIL=...: the public zone's name and the alarm recipient, as scripts/deploy.sh passes
-# them. Only when given on make's command line: EMAIL in particular is often exported for mail and packaging
-# tools, and a plain `make deploy` must not pick it up. The values reach the recipes through the environment
-# (make exports command-line variables), never pasted into the shell's text, and scripts/deploy_vars.py turns
-# them into JSON extra vars or refuses them.
+# make deploy DOMAIN=... EMAIL=...: the public zone's name and the alarm recipient, recorded with the inventory
+# (scripts/deploy_vars.py: group_vars/all/zz-deploy-inputs.yml) so that every later run uses them too. Only when
+# given on make's command line: EMAIL in particular is often exported for mail and packaging tools, and a plain
+# `make deploy` must not pick it up. The values reach the recipes through the environment (make exports
+# command-line variables), never pasted into the shell's text, and deploy_vars.py refuses a bad one.
 DEPLOY_INPUTS := $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN") \
                  $(if $(filter command line,$(origin EMAIL)),--email="$$EMAIL")
 DEPLOY_INPUTS := $(strip $(DEPLOY_INPUTS))
@@ -27,24 +27,19 @@ bootstrap: ## Create .venv with the pinned dependencies and check system package
 	@scripts/bootstrap.sh
 
 deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves ([DOMAIN=name EMAIL=address]: scripts/deploy.sh)
-ifeq ($(DEPLOY_INPUTS),)
-	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
-else
-	extra=$$($(PY) scripts/deploy_vars.py $(DEPLOY_INPUTS)) && $(BIN)/ansible-playbook -i $(INVENTORY) site.yml -e "$$extra"
+ifneq ($(DEPLOY_INPUTS),)
+	$(PY) scripts/deploy_vars.py --write-to $(INVENTORY) $(DEPLOY_INPUTS)
 endif
+	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
 	@$(PY) -m sandbox serving
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) scripts/controller.py start -i $(INVENTORY); fi
 
-endpoints: bootstrap ## Where the deployment serves (CloudFront, zone and its name servers, ALBs) and who hears its alarms ([DOMAIN=name])
-	@$(PY) scripts/endpoints.py -i $(INVENTORY) $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN")
+endpoints: bootstrap ## Where the deployment serves (CloudFront, zone and its name servers, ALBs) and who hears its alarms
+	@$(PY) scripts/endpoints.py -i $(INVENTORY)
 
-teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise; DOMAIN= the zone deploy.sh made)
+teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up && $(PY) scripts/controller.py stop; fi
-ifeq ($(filter command line,$(origin DOMAIN)),)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml
-else
-	extra=$$($(PY) scripts/deploy_vars.py --domain="$$DOMAIN") && $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/teardown.yml -e "$$extra"
-endif
 
 leftovers: bootstrap ## What is left of a deployment after teardown, per region (exit 1 when something was left behind)
 	@$(PY) scripts/leftovers.py -i $(INVENTORY)

@@ -12,7 +12,8 @@ Usage: scripts/deploy.sh --domain NAME --email ADDRESS [--inventory sandbox|prod
 Deploys the whole stack (site.yml) with NAME as the public hosted zone (public_zone_name: the dns role finds
 the zone or creates it) and ADDRESS as the alarm recipient (alarm_notification_emails), then prints the
 endpoints: the CloudFront URL, the zone and the name servers to delegate NAME to, app.NAME, each region's
-load balancer and each alarm subscription with its status.
+load balancer and each alarm subscription with its status. NAME and ADDRESS are recorded with the inventory
+(group_vars/all/zz-deploy-inputs.yml), so failover.yml, the failover controller and teardown use them too.
 
   --domain NAME        a DNS name with at least one dot, in lower case, no scheme, path or trailing dot
                        (app.example.com)
@@ -20,7 +21,8 @@ load balancer and each alarm subscription with its status.
   --inventory WHICH    sandbox (default: the local sandbox, as `make deploy`), production
                        (inventories/production/hosts.yml, the AWS account of your credentials) or the path
                        of an inventory file
-  --check              run site.yml with --check --diff: show what would change, change nothing
+  --check              run site.yml with --check --diff: show what would change, change nothing (and
+                       record nothing)
   -h, --help           this text
 
 Not done yet (docs/deployment-guide.md, step 4): ACM certificates, HTTPS listeners and serving CloudFront
@@ -82,11 +84,14 @@ if $check; then
   exit 0
 fi
 
+# Kept with the inventory, not given for this run only: failover.yml, the controller and teardown find the zone by
+# the same name.
+.venv/bin/python scripts/deploy_vars.py --write-to "$inventory" --domain="$domain" --email="$email"
 if [ "$is_sandbox" = yes ]; then
   # One path with `make deploy`: set-up, sandbox up, site.yml, wait until the edge serves, the controller.
-  make --no-print-directory deploy INVENTORY="$inventory" DOMAIN="$domain" EMAIL="$email"
+  make --no-print-directory deploy INVENTORY="$inventory"
 else
-  .venv/bin/ansible-playbook -i "$inventory" site.yml -e "$extra"
+  .venv/bin/ansible-playbook -i "$inventory" site.yml
 fi
 echo
-.venv/bin/python scripts/endpoints.py -i "$inventory" --domain="$domain"
+.venv/bin/python scripts/endpoints.py -i "$inventory"

@@ -1,11 +1,18 @@
-"""The inputs of `scripts/deploy.sh` and `make deploy DOMAIN=... EMAIL=...`, checked, as site.yml's extra vars.
+"""The inputs of `scripts/deploy.sh` and `make deploy DOMAIN=... EMAIL=...`, checked, and kept with the inventory.
 
     python3 scripts/deploy_vars.py --domain app.example.com --email oncall@example.com
     {"public_zone_name": "app.example.com", "alarm_notification_emails": ["oncall@example.com"]}
+    python3 scripts/deploy_vars.py --write-to inventories/sandbox/hosts.yml --domain app.example.com ...
 
-Prints one JSON object for `ansible-playbook -e '<json>'` (JSON, so no value is ever re-parsed as Ansible's
-key=value syntax), or exits 2 with a message that names the input and the fix. Standard library only: deploy.sh
-runs it before the set-up, so a typo is refused at once even on a machine without the virtualenv.
+Without --write-to it prints one JSON object for `ansible-playbook -e '<json>'` (deploy.sh --check: JSON, so no
+value is ever re-parsed as Ansible's key=value syntax). With it, it records the inputs in the inventory's
+group_vars/all/zz-deploy-inputs.yml, so that every later run with that inventory (failover.yml, the
+automatic failover controller, teardown, make endpoints) uses the same zone and recipients as the deploy: a
+domain given for one run only would leave failover.yml looking for the health checks under the inventory's
+own zone name. The file is loaded after the inventory's other files (hence zz-), so its values win; deleting
+it goes back to the inventory's. Either way it exits 2 with a message that names a bad input and the fix.
+Standard library only: deploy.sh runs it before the set-up, so a typo is refused at once even on a machine
+without the virtualenv.
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # RFC 5322's dot-atom without $ and ` (make would expand a $ in `make deploy EMAIL=...`, and no alarm mailbox
 # needs either), and no quoted local parts.
 LOCAL_PART = re.compile(r"^[A-Za-z0-9!#%&'*+/=?^_{|}~-]+(\.[A-Za-z0-9!#%&'*+/=?^_{|}~-]+)*$")
+
+
+# The inventory's file of deploy.sh's inputs: group_vars/all/ beside the inventory file, loaded last.
+INPUTS_FILE = Path("group_vars") / "all" / "zz-deploy-inputs.yml"
 
 
 class Refused(ValueError):
@@ -99,16 +111,48 @@ def extra_vars(domain: str | None, email: str | None) -> dict[str, object]:
     return out
 
 
+def write_inputs(inventory: Path, values: dict[str, object]) -> Path:
+    """Record values in the inventory's INPUTS_FILE, over what it holds already; returns its path."""
+    path = inventory.parent / INPUTS_FILE
+    kept: dict[str, object] = {}
+    if path.is_file():
+        # Only this module writes the file, one JSON value per line: read back the same way.
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("#") and ": " in line:
+                key, value = line.split(": ", 1)
+                kept[key] = json.loads(value)
+    kept.update(values)
+    lines = [
+        "# Written by scripts/deploy.sh (scripts/deploy_vars.py): the deploy's --domain and --email. Every run with",
+        "# this inventory uses them (failover.yml, the failover controller, teardown, make endpoints); loaded after",
+        "# the other files here, so they win. Delete this file to go back to the inventory's own values.",
+        *(f"{key}: {json.dumps(value)}" for key, value in kept.items()),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/deploy_vars.py", description=__doc__.splitlines()[0])
     parser.add_argument("--domain", help="the public hosted zone's name (public_zone_name)")
     parser.add_argument("--email", help="who receives the alarms (alarm_notification_emails)")
+    parser.add_argument("--write-to", metavar="INVENTORY", help="record them with this inventory file instead")
     args = parser.parse_args(argv)
     try:
-        print(json.dumps(extra_vars(args.domain, args.email)))
+        values = extra_vars(args.domain, args.email)
     except Refused as refused:
         print(f"deploy: {refused}", file=sys.stderr)
         return 2
+    if args.write_to is None:
+        print(json.dumps(values))
+        return 0
+    inventory = Path(args.write_to)
+    if not inventory.is_file():
+        print(f"deploy: inventory {inventory} does not exist: give the path of an inventory file", file=sys.stderr)
+        return 2
+    path = write_inputs(inventory, values)
+    print(f"deploy: {', '.join(sorted(values))} recorded in {path}: every later run with this inventory uses them")
     return 0
 
 

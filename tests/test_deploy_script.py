@@ -1,13 +1,17 @@
 """scripts/deploy.sh: every refusal of a bad input (no sandbox, no set-up: they come first), --help, `make deploy`
-unchanged without DOMAIN= and EMAIL=, and one deploy on a sandbox of this module's own, typed as a user types
-it, whose printed endpoints are compared with what the AWS APIs say."""
+unchanged without DOMAIN= and EMAIL=, the inputs kept with the inventory, and one deploy on a sandbox of this
+module's own, in a copy of the repository, typed as a user types it, whose printed endpoints are compared with
+what the AWS APIs say."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ import pytest
 from sandbox.config import SandboxConfig
 from scripts import deploy_vars
 from tests.conftest import start_sandbox
-from tests.support import REPO_ROOT, VENV_BIN, ansible_env
+from tests.support import REPO_ROOT, VENV_BIN, ansible_env, copy_checkout
 from tests.test_readme import user_environment
 
 DOMAIN = "deploy-test.example.com"
@@ -134,10 +138,41 @@ def test_make_deploy_without_domain_and_email_runs_what_it_ran_before() -> None:
     assert _dry_run(env={**user_environment(), "EMAIL": "me@example.org", "DOMAIN": "example.org"}) == before
     with_inputs = _dry_run(f"DOMAIN={DOMAIN}", f"EMAIL={EMAIL}")
     assert with_inputs[2] == (
-        'extra=$(.venv/bin/python scripts/deploy_vars.py --domain="$DOMAIN" --email="$EMAIL") && '
-        '.venv/bin/ansible-playbook -i inventories/sandbox/hosts.yml site.yml -e "$extra"'
+        '.venv/bin/python scripts/deploy_vars.py --write-to inventories/sandbox/hosts.yml --domain="$DOMAIN" --email="$EMAIL"'
     ), "the values reach the shell through the environment, never pasted into its text"
-    assert with_inputs[:2] + with_inputs[3:] == before[:2] + before[3:]
+    assert with_inputs[:2] + with_inputs[3:] == before
+
+
+def test_the_inputs_are_kept_with_the_inventory_and_win_over_its_own_values(tmp_path) -> None:
+    """Recorded, not given for one run: failover.yml, the controller and teardown read the same inventory."""
+    inventory = tmp_path / "sandbox"
+    shutil.copytree(REPO_ROOT / "inventories" / "sandbox", inventory)
+    hosts = inventory / "hosts.yml"
+    write = [str(VENV_BIN / "python"), "scripts/deploy_vars.py", "--write-to", str(hosts)]
+    run = functools.partial(subprocess.run, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+    first = run([*write, "--domain", DOMAIN, "--email", EMAIL])
+    assert first.returncode == 0, first.stderr
+    recorded = inventory / "group_vars" / "all" / "zz-deploy-inputs.yml"
+    assert f"recorded in {recorded}" in first.stdout
+    # A later run given only one input keeps the other.
+    assert run([*write, "--email", "pager@example.org"]).returncode == 0
+    refused = run([*write, "--domain", "Bad.Example.com"])
+    assert refused.returncode == 2 and "--domain 'Bad.Example.com'" in refused.stderr
+
+    seen = json.loads(
+        run([str(VENV_BIN / "ansible-inventory"), "-i", str(hosts), "--host", "us-east-1"], check=True).stdout
+    )
+    assert seen["public_zone_name"] == DOMAIN
+    assert seen["alarm_notification_emails"] == ["pager@example.org"]
+    missing = run([*write, "--domain", DOMAIN, "--write-to", str(tmp_path / "nope.yml")])
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert (
+        subprocess.run(
+            ["git", "check-ignore", "-q", "inventories/sandbox/group_vars/all/zz-deploy-inputs.yml"], cwd=REPO_ROOT
+        ).returncode
+        == 0
+    ), "the recorded inputs are this machine's, never committed"
 
 
 # -- one real deploy on a sandbox of this module's own ---------------------------------------------------
@@ -150,7 +185,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]
 
 
 @pytest.fixture(scope="module")
-def deployed(sandbox: SandboxConfig) -> Iterator[subprocess.CompletedProcess]:
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repository: deploy.sh records its inputs with the sandbox inventory, which other tests read."""
+    return copy_checkout(tmp_path_factory.mktemp("deploy") / "hawa")
+
+
+@pytest.fixture(scope="module")
+def deployed(sandbox: SandboxConfig, checkout: Path) -> Iterator[subprocess.CompletedProcess]:
     env = {
         **user_environment(),
         "SANDBOX_PORT": str(sandbox.port),
@@ -160,7 +201,7 @@ def deployed(sandbox: SandboxConfig) -> Iterator[subprocess.CompletedProcess]:
     command = f"scripts/deploy.sh --domain {DOMAIN} --email {EMAIL}"  # as a user types it
     proc = subprocess.run(
         ["bash", "-c", command],
-        cwd=REPO_ROOT,
+        cwd=checkout,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -172,7 +213,7 @@ def deployed(sandbox: SandboxConfig) -> Iterator[subprocess.CompletedProcess]:
     yield proc
     # make deploy started the failover controller on this sandbox: stop it before the sandbox goes.
     subprocess.run(
-        [str(VENV_BIN / "python"), "scripts/controller.py", "stop"], cwd=REPO_ROOT, env=env, check=False, timeout=60
+        [str(VENV_BIN / "python"), "scripts/controller.py", "stop"], cwd=checkout, env=env, check=False, timeout=60
     )
 
 
@@ -185,8 +226,12 @@ def _printed(output: str, label: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
-def test_deploy_sh_on_the_sandbox_prints_true_endpoints(deployed: Any, aws: Any) -> None:
+def test_deploy_sh_on_the_sandbox_prints_true_endpoints(deployed: Any, checkout: Path, aws: Any) -> None:
     assert deployed.returncode == 0, deployed.stdout[-6000:]
+    # Kept with the inventory, so every later run (failover.yml, the controller, teardown) has the same zone.
+    assert "recorded in inventories/sandbox/group_vars/all/zz-deploy-inputs.yml" in deployed.stdout
+    kept = (checkout / "inventories/sandbox/group_vars/all/zz-deploy-inputs.yml").read_text()
+    assert f'public_zone_name: "{DOMAIN}"' in kept and f'alarm_notification_emails: ["{EMAIL}"]' in kept
     assert re.search(r"^global\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", deployed.stdout, re.MULTILINE)
     out = deployed.stdout[deployed.stdout.rindex(f"Endpoints of {PREFIX}:") :]
 
