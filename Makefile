@@ -8,9 +8,17 @@ PY        := $(BIN)/python
 INVENTORY ?= inventories/sandbox/hosts.yml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# make deploy DOMAIN=... EMAIL=...: the public zone's name and the alarm recipient, recorded with the inventory
+# (scripts/deploy_vars.py: group_vars/all/zz-deploy-inputs.yml) so that every later run uses them too. Only when
+# given on make's command line: EMAIL in particular is often exported for mail and packaging tools, and a plain
+# `make deploy` must not pick it up. The values reach the recipes through the environment (make exports
+# command-line variables), never pasted into the shell's text, and deploy_vars.py refuses a bad one.
+DEPLOY_INPUTS := $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN") \
+                 $(if $(filter command line,$(origin EMAIL)),--email="$$EMAIL")
+DEPLOY_INPUTS := $(strip $(DEPLOY_INPUTS))
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env controller-status leftovers sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env controller-status leftovers endpoints sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -18,10 +26,16 @@ help: ## List the targets
 bootstrap: ## Create .venv with the pinned dependencies and check system packages
 	@scripts/bootstrap.sh
 
-deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves
+deploy: bootstrap sandbox-up ## The main job: sandbox up, site.yml against the sandbox, then wait until the edge serves ([DOMAIN=name EMAIL=address]: scripts/deploy.sh)
+ifneq ($(DEPLOY_INPUTS),)
+	$(PY) scripts/deploy_vars.py --write-to $(INVENTORY) $(DEPLOY_INPUTS)
+endif
 	$(BIN)/ansible-playbook -i $(INVENTORY) site.yml
 	@$(PY) -m sandbox serving
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) scripts/controller.py start -i $(INVENTORY); fi
+
+endpoints: bootstrap ## Where the deployment serves (CloudFront, zone and its name servers, ALBs) and who hears its alarms
+	@$(PY) scripts/endpoints.py -i $(INVENTORY)
 
 teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless INVENTORY= says otherwise)
 	@if [ "$(INVENTORY)" = "inventories/sandbox/hosts.yml" ]; then $(PY) -m sandbox up && $(PY) scripts/controller.py stop; fi

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -233,3 +234,22 @@ def run_job_template(
         quiet=True,
         timeout=timeout,
     )
+
+
+def copy_checkout(root: Path) -> Path:
+    """A copy of the repository at root (what git tracks, plus new files not ignored), sharing the virtualenv:
+    for tests that run commands which write into the working tree (the README walk, scripts/deploy.sh)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, files):
+        source = REPO_ROOT / name
+        if source.is_symlink():  # collections/ansible_collections/hawa/platform: the repository as a collection
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).symlink_to(source.readlink())
+        elif source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    (root / ".venv").symlink_to(REPO_ROOT / ".venv")
+    return root

@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,7 +24,7 @@ import pytest
 
 from sandbox import config
 from sandbox.config import SandboxConfig
-from tests.support import REPO_ROOT, run_playbook, sandbox_control
+from tests.support import REPO_ROOT, copy_checkout, run_playbook, sandbox_control
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 REGIONS = (PRIMARY, SECONDARY)
@@ -134,21 +133,7 @@ def checkout(tmp_path_factory) -> Path:
         with socket.socket() as sock:
             if sock.connect_ex((config.HOST, port)) == 0:
                 pytest.fail(f"port {port} is taken: the README walk runs on the default ports; stop the sandbox there")
-    root = tmp_path_factory.mktemp("readme") / "hawa"
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, files):
-        source = REPO_ROOT / name
-        if source.is_symlink():  # collections/ansible_collections/hawa/platform: the repository as a collection
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).symlink_to(source.readlink())
-        elif source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
-    (root / ".venv").symlink_to(REPO_ROOT / ".venv")
-    return root
+    return copy_checkout(tmp_path_factory.mktemp("readme") / "hawa")
 
 
 @pytest.fixture(scope="module")
