@@ -1,25 +1,19 @@
 """scripts/deploy.sh: every refusal of a bad input (no sandbox, no set-up: they come first), --help, `make deploy`
-unchanged without DOMAIN= and EMAIL=, the inputs kept with the inventory, and one deploy on a sandbox of this
-module's own, in a copy of the repository, typed as a user types it, whose printed endpoints are compared with
-what the AWS APIs say."""
+unchanged without DOMAIN= and EMAIL=, and the inputs kept with the inventory. The script's run on the sandbox,
+with its printed endpoints compared with what the AWS APIs say, is part of the README walk
+(tests/test_readme.py, on the stack the README deployed: a second deploy would cost minutes)."""
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sandbox.config import SandboxConfig
 from scripts import deploy_vars
-from tests.conftest import start_sandbox
-from tests.support import REPO_ROOT, VENV_BIN, ansible_env, copy_checkout
+from tests.support import REPO_ROOT, VENV_BIN, ansible_env
 from tests.test_readme import user_environment
 
 DOMAIN = "deploy-test.example.com"
@@ -173,102 +167,3 @@ def test_the_inputs_are_kept_with_the_inventory_and_win_over_its_own_values(tmp_
         ).returncode
         == 0
     ), "the recorded inputs are this machine's, never committed"
-
-
-# -- one real deploy on a sandbox of this module's own ---------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
-    """An empty sandbox for this module (the deploy must create the zone), as conftest.py's docstring says."""
-    yield from start_sandbox(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repository: deploy.sh records its inputs with the sandbox inventory, which other tests read."""
-    return copy_checkout(tmp_path_factory.mktemp("deploy") / "hawa")
-
-
-@pytest.fixture(scope="module")
-def deployed(sandbox: SandboxConfig, checkout: Path) -> Iterator[subprocess.CompletedProcess]:
-    env = {
-        **user_environment(),
-        "SANDBOX_PORT": str(sandbox.port),
-        "SANDBOX_EDGE_PORT": str(sandbox.edge_port),
-        "SANDBOX_STATE_DIR": str(sandbox.state_dir),
-    }
-    command = f"scripts/deploy.sh --domain {DOMAIN} --email {EMAIL}"  # as a user types it
-    proc = subprocess.run(
-        ["bash", "-c", command],
-        cwd=checkout,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=2400,
-        check=False,
-    )
-    print(proc.stdout[-4000:])
-    yield proc
-    # make deploy started the failover controller on this sandbox: stop it before the sandbox goes.
-    subprocess.run(
-        [str(VENV_BIN / "python"), "scripts/controller.py", "stop"], cwd=checkout, env=env, check=False, timeout=60
-    )
-
-
-def _printed(output: str, label: str) -> str:
-    """The value of the endpoints' line `  <label>: <value>`."""
-    match = re.search(rf"^  {re.escape(label)}: (\S+)", output, re.MULTILINE)
-    assert match, f"no line '{label}:' in the endpoints:\n{output[-3000:]}"
-    return match.group(1)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(2400)
-def test_deploy_sh_on_the_sandbox_prints_true_endpoints(deployed: Any, checkout: Path, aws: Any) -> None:
-    assert deployed.returncode == 0, deployed.stdout[-6000:]
-    # Kept with the inventory, so every later run (failover.yml, the controller, teardown) has the same zone.
-    assert "recorded in inventories/sandbox/group_vars/all/zz-deploy-inputs.yml" in deployed.stdout
-    kept = (checkout / "inventories/sandbox/group_vars/all/zz-deploy-inputs.yml").read_text()
-    assert f'public_zone_name: "{DOMAIN}"' in kept and f'alarm_notification_emails: ["{EMAIL}"]' in kept
-    assert re.search(r"^global\s+: ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", deployed.stdout, re.MULTILINE)
-    out = deployed.stdout[deployed.stdout.rindex(f"Endpoints of {PREFIX}:") :]
-
-    # The public zone is the domain, and the printed name servers are the zone's.
-    route53 = aws("route53")
-    zones = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{DOMAIN}."]
-    assert len(zones) == 1 and not zones[0]["Config"]["PrivateZone"]
-    zone_id = zones[0]["Id"].split("/")[-1]
-    assert _printed(out, "public zone") == DOMAIN and f"(hosted zone {zone_id})" in out
-    name_servers = route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
-    assert name_servers and re.search(rf"^  name servers: {re.escape(', '.join(name_servers))}$", out, re.MULTILINE)
-    assert f"delegate {DOMAIN} to these name servers at your registrar" in out
-    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
-    assert {f"app.{DOMAIN}.", f"origin.{DOMAIN}."} <= {r["Name"] for r in records}
-    assert _printed(out, "app") == f"app.{DOMAIN}"
-
-    # CloudFront: the distribution roles/cdn made, at https://<id>.cloudfront.net.
-    cloudfront = aws("cloudfront")
-    (summary,) = cloudfront.list_distributions()["DistributionList"]["Items"]
-    assert cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]["CallerReference"] == (
-        f"{PREFIX}-cdn"
-    )
-    assert re.fullmatch(r"[a-z0-9]+\.cloudfront\.net", summary["DomainName"])
-    assert _printed(out, "CloudFront") == f"https://{summary['DomainName']}"
-
-    # Each region's ALB.
-    for region, role in (("us-east-1", "primary"), ("us-west-2", "secondary")):
-        (alb,) = aws("elbv2", region).describe_load_balancers(Names=[f"{PREFIX}-{region}-alb"])["LoadBalancers"]
-        assert _printed(out, f"ALB {region} ({role})") == alb["DNSName"]
-
-    # The email subscription waits for its owner's click, as on AWS, and the output says so plainly.
-    account = aws("sts").get_caller_identity()["Account"]
-    for region in ("us-east-1", "us-west-2"):
-        topic = f"arn:aws:sns:{region}:{account}:{PREFIX}-{region}-alarms"
-        subs = aws("sns", region).list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
-        emails = [s for s in subs if s["Protocol"] == "email"]
-        assert [(s["Endpoint"], s["SubscriptionArn"]) for s in emails] == [(EMAIL, "PendingConfirmation")], subs
-        assert f"{region} topic {PREFIX}-{region}-alarms:" in out
-    assert f"email {EMAIL}: pending confirmation - check your inbox" in out
-    assert "/_sandbox/webhook" not in out, "a webhook URL is shown without its path and query"

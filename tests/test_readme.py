@@ -374,6 +374,56 @@ def test_readme_deploy_again_changes_nothing(deployed, shell):
     assert {host: counts["changed"] for host, counts in recap.items()} == dict.fromkeys(recap, 0), ran.output[-8000:]
 
 
+def _printed(output: str, label: str) -> str:
+    """The value of scripts/endpoints.py's line `  <label>: <value>`."""
+    match = re.search(rf"^  {re.escape(label)}: (\S+)", output, re.MULTILINE)
+    assert match, f"no line '{label}:' in the endpoints:\n{output[-3000:]}"
+    return match.group(1)
+
+
+def test_deploy_sh_with_the_inventorys_domain_changes_nothing_and_prints_true_endpoints(deployed, shell, checkout, aws):
+    """scripts/deploy.sh as a user types it (docs/deployment-guide.md, step 4), on the stack the README deployed,
+    with the sandbox inventory's own zone and recipient: a no-op deploy, the inputs recorded with the inventory,
+    and endpoints that the AWS APIs confirm (tests/test_deploy_script.py checks every refusal)."""
+    domain, email = f"{PREFIX}.example.com", "oncall@example.com"
+    ran = shell.ok(f"scripts/deploy.sh --domain {domain} --email {email}")
+    recap = ran.recap()
+    assert {host: counts["changed"] for host, counts in recap.items()} == dict.fromkeys((*REGIONS, "global"), 0)
+    assert "recorded in inventories/sandbox/group_vars/all/zz-deploy-inputs.yml" in ran.output
+    kept = (checkout / "inventories/sandbox/group_vars/all/zz-deploy-inputs.yml").read_text()
+    assert f'public_zone_name: "{domain}"' in kept and f'alarm_notification_emails: ["{email}"]' in kept
+    out = ran.output[ran.output.rindex(f"Endpoints of {PREFIX}:") :]
+
+    # The public zone, and the name servers to delegate it to are the zone's.
+    route53 = aws("route53")
+    (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{domain}."]
+    zone_id = zone["Id"].split("/")[-1]
+    assert _printed(out, "public zone") == domain and f"(hosted zone {zone_id})" in out
+    name_servers = route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+    assert name_servers and re.search(rf"^  name servers: {re.escape(', '.join(name_servers))}$", out, re.MULTILINE)
+    assert f"delegate {domain} to these name servers at your registrar" in out
+    assert _printed(out, "app") == f"app.{domain}"
+
+    # CloudFront at https://<id>.cloudfront.net, and each region's ALB.
+    cloudfront = aws("cloudfront")
+    (summary,) = cloudfront.list_distributions()["DistributionList"]["Items"]
+    assert _printed(out, "CloudFront") == f"https://{summary['DomainName']}"
+    for region, role in ((PRIMARY, "primary"), (SECONDARY, "secondary")):
+        (alb,) = aws("elbv2", region).describe_load_balancers(Names=[f"{PREFIX}-{region}-alb"])["LoadBalancers"]
+        assert _printed(out, f"ALB {region} ({role})") == alb["DNSName"]
+
+    # The email subscription waits for its owner's click, as on AWS, and the output says so plainly.
+    account = aws("sts").get_caller_identity()["Account"]
+    for region in REGIONS:
+        topic = f"arn:aws:sns:{region}:{account}:{PREFIX}-{region}-alarms"
+        subs = aws("sns", region).list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        emails = [sub for sub in subs if sub["Protocol"] == "email"]
+        assert [(sub["Endpoint"], sub["SubscriptionArn"]) for sub in emails] == [(email, "PendingConfirmation")], subs
+        assert f"{region} topic {PREFIX}-{region}-alarms:" in out
+    assert f"email {email}: pending confirmation - check your inbox" in out
+    assert "/_sandbox/webhook" not in out, "a webhook URL is shown without its path and query"
+
+
 def test_readme_status_says_what_runs(deployed, shell):
     ran = shell.ok(README["deploy"][2])
     for region in REGIONS:
