@@ -267,8 +267,8 @@ options:
         default: false
   web_acl_id:
     description:
-      - The ARN of the AWS WAF (WAFv2) web ACL that filters the distribution's requests: one of scope
-        C(CLOUDFRONT), which lives in us-east-1. An empty string takes the web ACL off. Omitted, the
+      - The ARN of the AWS WAF (WAFv2) web ACL that filters the distribution's requests, one of scope
+        C(CLOUDFRONT) (such web ACLs live in us-east-1). An empty string takes the web ACL off. Omitted, the
         distribution's web ACL is left as it is.
     type: str
   tags:
