@@ -94,7 +94,7 @@ drills: bootstrap sandbox-up ## Drill every failure scenario on the sandbox (dep
 bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (prints req/s, p50, p99)
 	$(PY) scripts/bench_webapp.py
 
-bench-deploy: bootstrap ## Time site.yml from an empty sandbox and a no-op re-run (prints seconds and task count)
+bench-deploy: bootstrap ## Time site.yml from an empty sandbox and a no-op re-run (prints seconds, CPU-seconds and task count beside Terraform's)
 	$(PY) scripts/bench_deploy.py
 
 bench-sandbox: bootstrap ## Sandbox budgets: memory with both regions deployed, time to serving, outage detection
