@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy the app under your domain, with your address for the alarms: scripts/deploy.sh --help
-# (docs/deployment-guide.md, step 4). On the sandbox it is `make deploy DOMAIN=... EMAIL=...`; elsewhere
-# site.yml with the same extra vars. Then it prints the endpoints (scripts/endpoints.py, `make endpoints`).
+# (docs/deployment-guide.md, step 4). It records the inputs with the inventory (scripts/deploy_vars.py), then
+# runs `make deploy` on the sandbox, site.yml elsewhere, and prints the endpoints (scripts/endpoints.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

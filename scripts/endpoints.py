@@ -1,13 +1,13 @@
 """Where a deployment serves and who hears its alarms, read from the AWS APIs: `make endpoints`.
 
-    .venv/bin/python scripts/endpoints.py [-i inventories/sandbox/hosts.yml] [--domain app.example.com] [--json]
+    .venv/bin/python scripts/endpoints.py [-i inventories/sandbox/hosts.yml] [--json]
 
 scripts/deploy.sh prints it at the end. The same for the sandbox and for a real account (scripts/deployment.py
 picks the endpoint and credentials). Each resource is found the way the roles' outputs.yml find it for the
 summary at the end of site.yml, by the name the roles give it: the distribution by its caller reference
 <project>-<env>-cdn (roles/cdn), each region's ALB <project>-<env>-<region>-alb (roles/compute) and alarm
-topic <project>-<env>-<region>-alarms (roles/monitoring), the public zone by its name (--domain), else the
-public zones tagged with the project and environment (roles/dns tags the zone it makes). On top of the summary
+topic <project>-<env>-<region>-alarms (roles/monitoring), and the public zones tagged with the project and
+environment (roles/dns tags the zone it makes, whatever its name). On top of the summary
 it shows what a person must act on: the zone's name servers, to delegate the domain to, and each alarm
 subscription's status (an email subscription waits for its owner's click). Webhook URLs are shown without
 their path and query, which often carry an integration key.
@@ -64,18 +64,14 @@ def _zone(route53: Any, zone_id: str, name: str) -> dict[str, Any]:
     }
 
 
-def public_zones(route53: Any, deployment: Deployment, domain: str | None) -> list[dict[str, Any]]:
-    """The public zone named domain; without one, the public zones roles/dns made for this deployment."""
+def public_zones(route53: Any, deployment: Deployment) -> list[dict[str, Any]]:
+    """The public zones roles/dns made for this deployment (tagged with its project and environment)."""
     found = []
     for page in route53.get_paginator("list_hosted_zones").paginate():
         for zone in page["HostedZones"]:
             if zone.get("Config", {}).get("PrivateZone"):
                 continue
             zone_id, name = zone["Id"].split("/")[-1], zone["Name"].rstrip(".")
-            if domain is not None:
-                if name == domain:
-                    found.append(_zone(route53, zone_id, name))
-                continue
             tags = route53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)["ResourceTagSet"]
             tagged = {t["Key"]: t["Value"] for t in tags.get("Tags", [])}
             if (tagged.get("Project"), tagged.get("Environment")) == (deployment.project, deployment.environment):
@@ -122,13 +118,12 @@ def subscriptions(sns: Any, topic_arn: str) -> list[dict[str, str]] | None:
     return out
 
 
-def collect(session: Any, deployment: Deployment, account: str, domain: str | None = None) -> dict[str, Any]:
+def collect(session: Any, deployment: Deployment, account: str) -> dict[str, Any]:
     glob = clients(session, "us-east-1")  # CloudFront and Route 53 are global; their API is in us-east-1
     found: dict[str, Any] = {
         "deployment": deployment.prefix,
         "cloudfront": distribution(glob("cloudfront"), f"{deployment.prefix}-cdn"),
-        "zones": public_zones(glob("route53"), deployment, domain),
-        "domain": domain,
+        "zones": public_zones(glob("route53"), deployment),
         "regions": {},
     }
     for region in deployment.regions:
@@ -154,8 +149,7 @@ def render(found: dict[str, Any], sandbox_edge: str | None = None) -> str:
     if sandbox_edge:
         lines.append(f"  sandbox edge: {sandbox_edge}  (stands for CloudFront and the public domain on this machine)")
     if not found["zones"]:
-        what = f"no public hosted zone {found['domain']}" if found["domain"] else "no public hosted zone of it"
-        lines.append(f"  public zone: {what} yet")
+        lines.append("  public zone: no public hosted zone of it yet")
     for zone in found["zones"]:
         lines.append(f"  public zone: {zone['name']}  (hosted zone {zone['id']})")
         lines.append(f"  name servers: {', '.join(zone['name_servers']) or '-'}")
@@ -190,7 +184,6 @@ def render(found: dict[str, Any], sandbox_edge: str | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/endpoints.py", description=__doc__.splitlines()[0])
     parser.add_argument("-i", "--inventory", default="inventories/sandbox/hosts.yml")
-    parser.add_argument("--domain", help="the public zone's name, when it is not the inventory's (deploy.sh --domain)")
     parser.add_argument("--json", action="store_true", help="print what was found as JSON")
     args = parser.parse_args(argv)
     try:
@@ -201,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"endpoints: {stop}", file=sys.stderr)
         return 2
-    found = collect(session, deployment, account, args.domain.rstrip(".").lower() if args.domain else None)
+    found = collect(session, deployment, account)
     if args.json:
         print(json.dumps(found, indent=1))
         return 0
