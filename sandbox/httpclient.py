@@ -4,7 +4,7 @@ The edge fetches from origins with it (keep-alive ``Pool``, ``read_head``, bodie
 chunked or until close) and Route 53's health checkers probe with it (``connect``, ``read_head``,
 ``read_body_prefix``); the edge also reads its viewers' requests with the same framing helpers. Plain
 HTTP on loopback only: the sandbox has no TLS. The ALB listener keeps its own httptools data plane
-(sandbox/services/elbv2/listener.py), where speed needs it.
+(sandbox/services/elbv2/listener.py and sandbox/services/elbv2/proxy.py), where speed needs it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""ALB listeners serve real HTTP and target health is probed (sandbox/services/elbv2/: provider.py, listener.py).
+"""ALB listeners serve real HTTP and target health is probed (sandbox/services/elbv2/: provider.py,
+listener.py, rules.py, proxy.py).
 
 One load balancer is built for the whole module (VPC, subnets, target groups, listeners, rules) with
 boto3; its targets are small HTTP servers in this test process, published in the sandbox's name map
@@ -559,6 +560,7 @@ class ScriptedTarget:
 class LocalPlane:
     def __init__(self) -> None:
         from sandbox.services.elbv2 import listener as alb
+        from sandbox.services.elbv2 import rules as alb_rules
 
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
@@ -573,8 +575,8 @@ class LocalPlane:
             )
         )
         scope = ("000000000000", "us-east-1")
-        rules = (alb.Rule(float("inf"), (), alb.Action("forward", groups=(("tg", 1),))),)
-        listener = alb.ListenerSpec("l", scope, "lb", "lb", "lb.example.com", 80, "HTTP", rules)
+        rules = (alb_rules.Rule(float("inf"), (), alb_rules.Action("forward", groups=(("tg", 1),))),)
+        listener = alb_rules.ListenerSpec("l", scope, "lb", "lb", "lb.example.com", 80, "HTTP", rules)
         group = alb.TargetGroupSpec(
             "tg", "tg", scope, alb.HealthCheck(path="/health", interval=30), 0, (("10.0.0.9", 8000),), True
         )
@@ -683,7 +685,7 @@ def test_proxy_answers_expect_100_continue(plane: LocalPlane) -> None:
 
 
 def test_rule_conditions_and_redirect_placeholders() -> None:
-    from sandbox.services.elbv2 import listener as alb
+    from sandbox.services.elbv2 import rules as alb
 
     request = alb._Request(
         b"GET",

@@ -1,8 +1,9 @@
 """The ALB's CloudWatch metrics (namespace AWS/ApplicationELB), counted by the data plane and published
 every ``PUBLISH_INTERVAL_S`` through sandbox/services/cloudwatch/metrics.py.
 
-Counted on the asyncio loop by sandbox/services/elbv2/listener.py (so no locks): requests, the status
-codes targets returned, the codes the load balancer generated itself, and each target's response time.
+Counted on the asyncio loop by sandbox/services/elbv2/listener.py and sandbox/services/elbv2/proxy.py (so
+no locks): requests, the status codes targets returned, the codes the load balancer generated itself, and
+each target's response time.
 Published, as the ALB publishes them (the CloudWatch user guide, "CloudWatch metrics for your
 Application Load Balancer"):
 

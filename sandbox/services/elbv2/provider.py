@@ -45,6 +45,7 @@ from typing import Any
 
 from sandbox import config, patches, runtime
 from sandbox.services.elbv2 import listener as alb
+from sandbox.services.elbv2 import rules as alb_rules
 
 log = logging.getLogger("sandbox.elbv2_listeners")
 
@@ -81,21 +82,21 @@ def _number(value: Any, default: float) -> float:
         return default
 
 
-def _rules(listener: Any) -> tuple[alb.Rule, ...]:
+def _rules(listener: Any) -> tuple[alb_rules.Rule, ...]:
     rules = []
     for rule in list(listener.rules.values()):
-        action = alb.action_from_api([a.data for a in rule.actions])
-        conditions = tuple(alb.condition_from_api(c) for c in rule.conditions or [])
+        action = alb_rules.action_from_api([a.data for a in rule.actions])
+        conditions = tuple(alb_rules.condition_from_api(c) for c in rule.conditions or [])
         priority = math.inf if rule.is_default else _number(rule.priority, math.inf)
-        rules.append(alb.Rule(priority, conditions, action))
+        rules.append(alb_rules.Rule(priority, conditions, action))
     rules.sort(key=lambda r: r.priority)
     return tuple(rules)
 
 
-def snapshot(backend: Any) -> tuple[tuple[str, str], list[alb.ListenerSpec], list[alb.TargetGroupSpec]]:
+def snapshot(backend: Any) -> tuple[tuple[str, str], list[alb_rules.ListenerSpec], list[alb.TargetGroupSpec]]:
     """One region's Application Load Balancer configuration, as moto recorded it, in plain values."""
     scope = (backend.account_id, backend.region_name)
-    listeners: list[alb.ListenerSpec] = []
+    listeners: list[alb_rules.ListenerSpec] = []
     attached: set[str] = set()
     for lb in list(backend.load_balancers.values()):
         if lb.type != "application":
@@ -106,7 +107,7 @@ def snapshot(backend: Any) -> tuple[tuple[str, str], list[alb.ListenerSpec], lis
             for rule in rules:
                 attached.update(rule.action.group_arns())
             listeners.append(
-                alb.ListenerSpec(
+                alb_rules.ListenerSpec(
                     arn=listener.arn,
                     scope=scope,
                     load_balancer_arn=lb.arn,
