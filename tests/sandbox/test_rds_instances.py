@@ -119,6 +119,32 @@ def cluster(aws: Callable[..., Any], sandbox: SandboxConfig) -> Iterator[dict[st
         rds.delete_db_cluster(DBClusterIdentifier=cid, SkipFinalSnapshot=True)
 
 
+def test_a_create_answers_creating_once_the_node_is_up(aws: Callable[..., Any]) -> None:
+    """CreateDBCluster / CreateDBInstance answer "creating", as AWS does, but only once the node is up: the
+    collection's waiters poll at once and would otherwise sleep 20 s or 60 s (sandbox/services/rds/provider.py)."""
+    rds = aws("rds", REGION)
+    cid = f"s-{uuid.uuid4().hex[:8]}"
+    created = rds.create_db_cluster(
+        DBClusterIdentifier=cid, Engine=ENGINE, EngineVersion="16.4", MasterUsername=USER,
+        MasterUserPassword=PASSWORD, DatabaseName=DATABASE,
+    )["DBCluster"]  # fmt: skip
+    try:
+        assert created["Status"] == "creating"
+        assert _cluster(rds, cid)["Status"] == "available"
+        # The writer takes the cluster's node, which is up already; the reader is a node of its own (a base backup).
+        for iid in (f"{cid}-1", f"{cid}-2"):
+            instance = rds.create_db_instance(
+                DBInstanceIdentifier=iid, DBClusterIdentifier=cid, Engine=ENGINE, DBInstanceClass="db.r6g.large"
+            )["DBInstance"]
+            assert instance["DBInstanceStatus"] == ("creating" if iid.endswith("-2") else "available")
+            assert _instance_status(rds, iid) == "available"
+    finally:
+        for iid in (f"{cid}-2", f"{cid}-1"):
+            with contextlib.suppress(ClientError):
+                rds.delete_db_instance(DBInstanceIdentifier=iid, SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier=cid, SkipFinalSnapshot=True)
+
+
 def test_each_instance_is_its_own_server_and_the_reader_endpoint_balances(
     cluster: dict[str, Any], sandbox: SandboxConfig
 ) -> None:

@@ -81,6 +81,10 @@ Where the sandbox differs from AWS:
   records only (no TLS). ManageMasterUserPassword uses moto's generated secret value.
 - DB clusters of other engines, and global clusters of them, stay records (switchover/failover of them is refused).
 - Operations take about a second instead of minutes; StopDBCluster/StartDBCluster are moto's records only.
+- CreateDBCluster and CreateDBInstance answer ``creating``, as AWS does, but send that answer only once the node is
+  up (or after CREATE_SETTLE_S, or at once while the region's databases are down). A client's first Describe then
+  finds ``available``: the collection's waiters sleep 20 s (clusters) or 60 s (instances) after a ``creating``,
+  negligible beside AWS's minutes of creation and most of a deploy's time here.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import time
 from typing import Any
 
 from sandbox import patches, runtime
@@ -101,6 +106,9 @@ log = logging.getLogger("sandbox.aurora")
 METRIC_RETENTION = dt.timedelta(hours=3)
 METRIC_NAMES = ("AuroraGlobalDBReplicationLag", "AuroraGlobalDBRPOLag")
 DEFAULT_EVENT_DURATION_MIN = 60
+# How long a create's answer may wait for its node (a reader's pg_basebackup takes a few seconds on 2 cores).
+CREATE_SETTLE_S = 15.0
+SETTLE_POLL_S = 0.05
 
 _FLEET: aurora.Fleet | None = None
 
@@ -212,10 +220,31 @@ class _GlobalClusterListener:
             self.engine.cluster_deleted(record)
 
 
+def _settled(engine: aurora.Fleet, original: Any) -> Any:
+    """A Create* response method whose answer (serialized at once: ``creating``) is sent once the node is up."""
+    from moto.core.responses import ActionResult
+
+    class SettledResult(ActionResult):
+        def execute_result(self, context: Any) -> Any:
+            answer = super().execute_result(context)
+            (record,) = self.result.values()  # {"DBCluster": ...} or {"DBInstance": ...}
+            deadline = time.monotonic() + CREATE_SETTLE_S
+            while record.status == "creating" and engine.may_run(record.region) and time.monotonic() < deadline:
+                time.sleep(SETTLE_POLL_S)
+            return answer
+
+    def create(response: Any) -> Any:
+        result = original(response)
+        return SettledResult(result.result) if type(result) is ActionResult else result
+
+    return create
+
+
 def _patch_clusters(engine: aurora.Fleet) -> None:
     """CreateDBCluster / ModifyDBCluster of aurora-postgresql start and change real clusters."""
     from moto.rds import exceptions
     from moto.rds.models import RDSBackend, rds_backends
+    from moto.rds.responses import RDSResponse
 
     # -- clusters ----------------------------------------------------------------------------------
 
@@ -282,6 +311,7 @@ def _patch_clusters(engine: aurora.Fleet) -> None:
         return result
 
     patches.patch(RDSBackend, "create_db_cluster", create_db_cluster, owner=__name__)
+    patches.patch(RDSResponse, "create_db_cluster", _settled(engine, RDSResponse.create_db_cluster), owner=__name__)
     patches.patch(RDSBackend, "modify_db_cluster", modify_db_cluster, owner=__name__)
 
 
@@ -321,6 +351,7 @@ def _patch_instances(engine: aurora.Fleet) -> None:
     original_delete_instance = RDSBackend.delete_db_instance
     original_failover = RDSBackend.failover_db_cluster
     original_reboot = RDSResponse.reboot_db_instance
+    original_r_create_instance = RDSResponse.create_db_instance
     members_property = DBCluster.db_cluster_members
 
     def create_db_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
@@ -386,6 +417,7 @@ def _patch_instances(engine: aurora.Fleet) -> None:
         return ActionResult({"DBInstance": database})
 
     patches.patch(RDSBackend, "create_db_instance", create_db_instance, owner=__name__)
+    patches.patch(RDSResponse, "create_db_instance", _settled(engine, original_r_create_instance), owner=__name__)
     patches.patch(RDSBackend, "delete_db_instance", delete_db_instance, owner=__name__)
     patches.patch(DBCluster, "db_cluster_members", property(db_cluster_members), owner=__name__)
     patches.patch(RDSBackend, "failover_db_cluster", failover_db_cluster, owner=__name__)
