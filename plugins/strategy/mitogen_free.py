@@ -1,0 +1,33 @@
+# Copyright: contributors to hawa.platform
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The free strategy, run by Mitogen when it is installed: mitogen_linear.py's counterpart for the plays that let
+each region go at its own pace (playbooks/database.yml). Without it those plays started a Python per task:
+about 1.7 s for each of the database area's reads on a no-op run. ANSIBLE_STRATEGY does not reach a play that
+names its strategy; without the mitogen package this is Ansible's own free strategy.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: mitogen_free
+short_description: The free strategy, executed by Mitogen when it is installed
+description:
+  - Runs tasks as the free strategy does, each host as fast as it can. When the C(mitogen) package is
+    importable, modules run in interpreters Mitogen keeps for the run; otherwise this is
+    P(ansible.builtin.free#strategy) itself.
+author:
+  - hawa platform team (!UNKNOWN)
+"""
+
+try:
+    import ansible_mitogen.loaders
+    import ansible_mitogen.strategy
+except ImportError:  # no mitogen here: Ansible's free strategy, unchanged
+    from ansible.plugins.strategy.free import StrategyModule
+else:
+
+    class StrategyModule(  # type: ignore[no-redef]
+        ansible_mitogen.strategy.StrategyMixin,
+        ansible_mitogen.loaders.strategy_loader.get("free", class_only=True),
+    ):
+        """Ansible's free strategy with Mitogen's connection and module execution."""
