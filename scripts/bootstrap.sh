@@ -36,6 +36,14 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: Python packages ready"
 fi
 
+# A start-up hook for every Python of the virtualenv: botocore shares one data loader per process, so the
+# modules Mitogen runs in one interpreter stop parsing botocore's JSON once per task (the why and the figures:
+# scripts/venv/botocore_shared_loader.py). Rewritten when the checkout moved; delete the file to turn it off.
+PTH="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hawa-venv-hooks.pth"
+pth_text="$(pwd)/scripts/venv
+import botocore_shared_loader"
+[ "$(cat "$PTH" 2>/dev/null)" = "$pth_text" ] || printf '%s\n' "$pth_text" > "$PTH"
+
 # PostgreSQL server binaries: the sandbox's Aurora and the web app's tests run real PostgreSQL.
 pg_bin() {
   for dir in /usr/lib/postgresql/*/bin; do

@@ -16,6 +16,7 @@ def test_bootstrap_reports_each_step_and_a_rerun_is_silent(tmp_path):
     (tmp_path / "scripts").mkdir()
     (tmp_path / "requirements").mkdir()
     shutil.copy(REPO_ROOT / "scripts/bootstrap.sh", tmp_path / "scripts/bootstrap.sh")
+    shutil.copytree(REPO_ROOT / "scripts/venv", tmp_path / "scripts/venv")
     shutil.copy(REPO_ROOT / "requirements/lock.txt", tmp_path / "requirements/lock.txt")
     # A virtualenv that sees the project's installed packages (through a .pth file), so pip finds every pin
     # satisfied instead of downloading them again: the test is about what bootstrap says, not pip's speed.
@@ -48,3 +49,18 @@ def test_bootstrap_reports_each_step_and_a_rerun_is_silent(tmp_path):
 
     again = subprocess.run(["bash", "scripts/bootstrap.sh"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and again.stdout == "" and again.stderr == "", again.stdout + again.stderr
+
+    # The start-up hook: nothing imported at start-up, one botocore data loader per process once it is.
+    hooked = subprocess.run(
+        [str(tmp_path / ".venv/bin/python"), "-c", HOOK_CHECK], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (hooked.returncode, hooked.stdout.split(), hooked.stderr) == (0, ["False", "True"], ""), hooked
+
+
+HOOK_CHECK = """
+import sys
+print("botocore" in sys.modules)
+import boto3
+one, two = (boto3.session.Session(region_name=region) for region in ("us-east-1", "us-west-2"))
+print(one._session.get_component("data_loader") is two._session.get_component("data_loader"))
+"""
