@@ -18,7 +18,7 @@ DEPLOY_INPUTS := $(if $(filter command line,$(origin DOMAIN)),--domain="$$DOMAIN
 DEPLOY_INPUTS := $(strip $(DEPLOY_INPUTS))
 
 .PHONY: help bootstrap deploy teardown test lint sandbox-up sandbox-down sandbox-reset \
-        sandbox-status sandbox-env controller-status leftovers endpoints sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-sandbox lock
+        sandbox-status sandbox-env controller-status leftovers endpoints sandbox-outage sandbox-restore sandbox-outbox drills bench-webapp bench-deploy bench-failover bench-sandbox lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench-webapp: bootstrap ## Load-test the web app against local PostgreSQL (print
 
 bench-deploy: bootstrap ## Time site.yml from an empty sandbox and a no-op re-run (prints seconds, CPU-seconds and task count beside Terraform's)
 	$(PY) scripts/bench_deploy.py
+
+bench-failover: bootstrap ## Time failover.yml planned, failback and unplanned (under an outage) on a deployed sandbox (prints seconds, CPU-seconds and each step's)
+	$(PY) scripts/bench_failover.py
 
 bench-sandbox: bootstrap ## Sandbox budgets: memory with both regions deployed, time to serving, outage detection
 	$(PY) scripts/bench_sandbox.py
