@@ -9,8 +9,9 @@ automatic failover controller runs beside it), deploys site.yml, waits until the
 
 For each run: the wall time of ansible-playbook from start to exit (its report written, the write through the
 public endpoint verified), the CPU-seconds of ansible-playbook and its workers (not the sandbox's), the time
-until the verify step had read its write back through the public endpoint, and each step's seconds from the
-run's report. Beside them, issue 15's targets and the figures it measured before.
+until the writer had moved (the switch_writer step's end: the promoted writer takes writes), the time until
+the verify step had read its write back through the public endpoint, and each step's seconds from the run's
+report. Beside them, issue 15's targets and the figures it measured before.
 """
 
 from __future__ import annotations
@@ -66,12 +67,13 @@ def _failover(cfg: SandboxConfig, reports: Path, label: str, extra_vars: dict[st
         raise SystemExit(f"failover.yml ({label}) failed:\n" + "\n".join(run.failure_messages()))
     report = json.loads((reports / "failover-latest.json").read_text())
     steps = {step["name"]: step for step in report["steps"]}
-    verify = steps.get("verify")
+    verify, switch = steps.get("verify"), steps.get("switch_writer")
     return {
         "label": label,
         "seconds": elapsed,
         "cpu": cpu,
         "verified_after": _epoch(verify["ended"]) - started if verify and verify["outcome"] == "ok" else None,
+        "writer_after": _epoch(switch["ended"]) - started if switch and switch["outcome"] == "ok" else None,
         "database": report["database"].get("duration_s"),
         "steps": [(step["name"], float(step["seconds"]), step["outcome"]) for step in report["steps"]],
     }
@@ -99,13 +101,16 @@ def main() -> int:
             runs.append(_failover(cfg, reports, "failback after outage", {"failover_mode": "failback"}))
         finally:
             cli.down(cfg)
-    print(f"\n{'run':<22} {'seconds':>8} {'CPU-s':>6} {'verified':>9} {'database':>9}   target   issue 15 measured")
+    print(
+        f"\n{'run':<22} {'seconds':>8} {'CPU-s':>6} {'writer':>7} {'verified':>9} {'database':>9}   target   issue 15 measured"
+    )
     for run in runs:
         target, before = TARGETS[run["label"]]
+        writer = f"{run['writer_after']:.1f}" if run["writer_after"] is not None else "-"
         verified = f"{run['verified_after']:.1f}" if run["verified_after"] is not None else "-"
         database = f"{float(run['database']):.1f}" if run["database"] not in (None, "") else "-"
         print(
-            f"{run['label']:<22} {run['seconds']:>8.1f} {run['cpu']:>6.1f} {verified:>9} {database:>9}"
+            f"{run['label']:<22} {run['seconds']:>8.1f} {run['cpu']:>6.1f} {writer:>7} {verified:>9} {database:>9}"
             f"   {f'{target:.0f} s' if target else '-':>6}   {before}"
         )
     print("\nseconds per step (from each run's report):")
