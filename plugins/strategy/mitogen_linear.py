@@ -24,6 +24,8 @@ author:
   - hawa platform team (!UNKNOWN)
 """
 
+from ansible_collections.hawa.platform.plugins.plugin_utils.mitogen_warmup import warm_collection_metadata
+
 try:
     import ansible_mitogen.loaders
     import ansible_mitogen.strategy
@@ -36,3 +38,7 @@ else:
         ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True),
     ):
         """Ansible's linear strategy with Mitogen's connection and module execution."""
+
+        def run(self, iterator, play_context):  # type: ignore[no-untyped-def]
+            warm_collection_metadata()
+            return super().run(iterator, play_context)
