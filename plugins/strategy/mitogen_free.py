@@ -3,7 +3,8 @@
 """The free strategy, run by Mitogen when it is installed: mitogen_linear.py's counterpart for the plays that let
 each region go at its own pace (playbooks/database.yml). Without it those plays started a Python per task:
 about 1.7 s for each of the database area's reads on a no-op run. ANSIBLE_STRATEGY does not reach a play that
-names its strategy; without the mitogen package this is Ansible's own free strategy.
+names its strategy; without the mitogen package this is Ansible's own free strategy. The class is made by
+plugins/plugin_utils/mitogen_strategy.py.
 """
 
 from __future__ import annotations
@@ -19,21 +20,6 @@ author:
   - hawa platform team (!UNKNOWN)
 """
 
-from ansible_collections.hawa.platform.plugins.plugin_utils.mitogen_warmup import warm_collection_metadata
+from ansible_collections.hawa.platform.plugins.plugin_utils.mitogen_strategy import strategy_class
 
-try:
-    import ansible_mitogen.loaders
-    import ansible_mitogen.strategy
-except ImportError:  # no mitogen here: Ansible's free strategy, unchanged
-    from ansible.plugins.strategy.free import StrategyModule
-else:
-
-    class StrategyModule(  # type: ignore[no-redef]
-        ansible_mitogen.strategy.StrategyMixin,
-        ansible_mitogen.loaders.strategy_loader.get("free", class_only=True),
-    ):
-        """Ansible's free strategy with Mitogen's connection and module execution."""
-
-        def run(self, iterator, play_context):  # type: ignore[no-untyped-def]
-            warm_collection_metadata()
-            return super().run(iterator, play_context)
+StrategyModule = strategy_class("free")

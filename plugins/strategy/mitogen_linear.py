@@ -5,10 +5,8 @@
 Mitogen runs modules in interpreters it keeps for the whole run instead of starting a Python per task: on a
 no-op site.yml run it halves the CPU Ansible spends (107 to 62 CPU-seconds, measured). Without the mitogen
 package this is Ansible's own linear strategy, so a machine or an execution environment without it still
-runs every playbook. Switch Mitogen off for one run with ANSIBLE_STRATEGY=linear.
-
-Mitogen's own plugins/strategy/mitogen_linear.py is a proxy of this shape too: the real classes live in the
-ansible_mitogen package, imported under their own names so that they are loaded once.
+runs every playbook. Switch Mitogen off for one run with ANSIBLE_STRATEGY=linear. The class is made by
+plugins/plugin_utils/mitogen_strategy.py, as mitogen_free.py's is.
 """
 
 from __future__ import annotations
@@ -24,21 +22,6 @@ author:
   - hawa platform team (!UNKNOWN)
 """
 
-from ansible_collections.hawa.platform.plugins.plugin_utils.mitogen_warmup import warm_collection_metadata
+from ansible_collections.hawa.platform.plugins.plugin_utils.mitogen_strategy import strategy_class
 
-try:
-    import ansible_mitogen.loaders
-    import ansible_mitogen.strategy
-except ImportError:  # no mitogen here: Ansible's linear strategy, unchanged
-    from ansible.plugins.strategy.linear import StrategyModule
-else:
-
-    class StrategyModule(  # type: ignore[no-redef]
-        ansible_mitogen.strategy.StrategyMixin,
-        ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True),
-    ):
-        """Ansible's linear strategy with Mitogen's connection and module execution."""
-
-        def run(self, iterator, play_context):  # type: ignore[no-untyped-def]
-            warm_collection_metadata()
-            return super().run(iterator, play_context)
+StrategyModule = strategy_class("linear")
