@@ -78,6 +78,7 @@ def recovery(outcomes: list[Outcome], fault: float) -> dict[str, float | None]:
 def drill_result(drill: Any, missing: list[Outcome]) -> dict[str, Any]:
     scenario, marks, load = drill.scenario, drill.marks, drill.load
     fault = marks["fault"]
+    counted_from = marks.get("fault_in_force", fault) if scenario.budget.excuse_in_flight_at_fault else fault
     end = marks.get("undo", load.now())
     acknowledged = load.acknowledged()
     lost_before = [o.end for o in missing]
@@ -97,7 +98,9 @@ def drill_result(drill: Any, missing: list[Outcome]) -> dict[str, Any]:
             or not [s for s in drill.operator_steps if s["phase"] == "recovery"],
             "operator_steps": drill.operator_steps,
         },
-        "impact": impact(load.outcomes, fault, end),
+        # A crash loses the requests under way when it hits (Budget.excuse_in_flight_at_fault): shown, not counted.
+        "impact": impact(load.outcomes, counted_from, end),
+        "in_flight_at_fault": impact(load.outcomes, fault, counted_from) if counted_from > fault else None,
         "impact_whole_drill": impact(load.outcomes, 0, load.now()),
         # Times the client itself lagged its schedule by over a second (a starved machine): no requests
         # were sent then, so a gap there is the client's, not the system's.

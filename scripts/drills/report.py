@@ -93,6 +93,11 @@ def _one(r: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
     ]
     out += [f"| {x['what']} | {_s(x['figure'])} | {_s(x['bound'])} | {_s(x['met'])} |" for x in r["verdict"]["lines"]]
+    if r.get("in_flight_at_fault"):
+        flight = r["in_flight_at_fault"]
+        out += ["", "Sent while the fault took hold, so under way on what crashed (shown, not counted: a crash loses "
+                f"them on AWS too): reads {flight['read']['failed']} failed of {flight['read']['total']}, writes "
+                f"{flight['write']['failed']} failed of {flight['write']['total']}."]  # fmt: skip
     if r.get("client_stalls"):
         lagged = sum(b - a for a, b in r["client_stalls"])
         out += ["", f"The load client lagged its schedule {len(r['client_stalls'])} time(s), {lagged:.1f} s in all "

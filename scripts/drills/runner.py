@@ -100,6 +100,7 @@ class Drill:
                 ctx.log(f"  fault: {step.title}")
                 step.run()
                 self.watcher.note("step", f"fault: {step.title}")
+            self.marks["fault_in_force"] = self.load.now()
             if scenario.operator is not None:
                 scenario.operator(ctx, self)
             self._wait_recovered()

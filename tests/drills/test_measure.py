@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from scripts.drills import measure
 from scripts.drills.load import Outcome
 from scripts.drills.scenarios import SCENARIOS
@@ -137,3 +140,32 @@ def test_failovers_count_the_writer_moving_between_regions_after_the_fault():
     there_and_back = [writer(10, "us-east-1", "us-west-2"), writer(50, "us-west-2", "us-east-1")]
     assert measure.failovers(there_and_back, 5.0) == 2
     assert measure.failovers(there_and_back, 20.0) == 1  # the first move was before the fault
+
+
+def _drill(scenario: str, outcomes: list[Outcome], marks: dict[str, float]) -> Any:
+    load = SimpleNamespace(outcomes=outcomes, now=lambda: 20.0, acknowledged=list, stalls=[])
+    watcher = SimpleNamespace(events=[])
+    return SimpleNamespace(
+        scenario=SCENARIOS[scenario], marks=marks, load=load, watcher=watcher, operator_steps=[], problems_after=[]
+    )
+
+
+def test_a_crash_loses_the_requests_under_way_shown_apart_and_counts_those_sent_after_it():
+    # A write sent as the task was killed (5.201 s; the kill returned at 5.22 s) fails, as on AWS.
+    writes = [Outcome("write", t, t + 0.01, 201, True) for t in (5.1, 5.3, 6.0)]
+    outcomes = [*_reads([4.0, 5.1, 5.3, 6.0]), *writes, Outcome("write", 5.201, 5.218, 502, False)]
+    marks = {"fault": 5.2, "fault_in_force": 5.22, "undo": 12.0}
+    result = measure.drill_result(_drill("single-container", outcomes, marks), [])
+    assert (result["impact"]["write"]["failed"], result["impact"]["write"]["total"]) == (0, 2)
+    assert result["in_flight_at_fault"]["write"] == {
+        "total": 1, "failed": 1, "error_rate": 1.0, "longest_gap_s": 0.02, "errors": {"502": 1}
+    }  # fmt: skip
+    assert {x["what"]: x["met"] for x in result["verdict"]["lines"]}["write error rate"] is True
+    # A request sent after the fault took hold still counts: a failure then is the system's.
+    late = measure.drill_result(
+        _drill("single-container", [*outcomes, Outcome("write", 5.5, 5.6, 502, False)], marks), []
+    )
+    assert late["impact"]["write"]["failed"] == 1 and not late["verdict"]["met"]
+    # Scenarios whose budget does not excuse them count every request from the fault on.
+    zone = measure.drill_result(_drill("availability-zone", outcomes, marks), [])
+    assert zone["impact"]["write"]["failed"] == 1 and zone["in_flight_at_fault"] is None
