@@ -59,6 +59,13 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = 30, interval: fl
         time.sleep(interval)
 
 
+def _create_cluster(rds: Any, cid: str) -> dict[str, Any]:
+    return rds.create_db_cluster(
+        DBClusterIdentifier=cid, Engine=ENGINE, EngineVersion="16.4", MasterUsername=USER,
+        MasterUserPassword=PASSWORD, DatabaseName=DATABASE,
+    )["DBCluster"]  # fmt: skip
+
+
 def _cluster(rds: Any, cid: str) -> dict[str, Any]:
     return rds.describe_db_clusters(DBClusterIdentifier=cid)["DBClusters"][0]
 
@@ -97,10 +104,7 @@ def cluster(aws: Callable[..., Any], sandbox: SandboxConfig) -> Iterator[dict[st
     """A cluster with a writer (tier 1) and two readers (tiers 0 and 2), all available and in the quorum."""
     rds = aws("rds", REGION)
     cid = f"i-{uuid.uuid4().hex[:8]}"
-    record = rds.create_db_cluster(
-        DBClusterIdentifier=cid, Engine=ENGINE, EngineVersion="16.4", MasterUsername=USER,
-        MasterUserPassword=PASSWORD, DatabaseName=DATABASE,
-    )["DBCluster"]  # fmt: skip
+    record = _create_cluster(rds, cid)
     instances = [f"{cid}-1", f"{cid}-2", f"{cid}-3"]
     endpoints = {}
     for iid, tier in zip(instances, (1, 0, 2), strict=True):
@@ -124,10 +128,7 @@ def test_a_create_answers_creating_once_the_node_is_up(aws: Callable[..., Any]) 
     collection's waiters poll at once and would otherwise sleep 20 s or 60 s (sandbox/services/rds/provider.py)."""
     rds = aws("rds", REGION)
     cid = f"s-{uuid.uuid4().hex[:8]}"
-    created = rds.create_db_cluster(
-        DBClusterIdentifier=cid, Engine=ENGINE, EngineVersion="16.4", MasterUsername=USER,
-        MasterUserPassword=PASSWORD, DatabaseName=DATABASE,
-    )["DBCluster"]  # fmt: skip
+    created = _create_cluster(rds, cid)
     try:
         assert created["Status"] == "creating"
         assert _cluster(rds, cid)["Status"] == "available"
