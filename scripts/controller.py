@@ -101,6 +101,8 @@ def render_vars(inventory: Path, state: Path, extra: list[str] | None = None) ->
             "(inventories/<env>/group_vars/all/failover.yml)"
         )
     settings["connect_to"] = _sandbox_names(settings)
+    # The sandbox's HTTPS listeners speak plain HTTP on their port (docs/sandbox.md); on AWS https means TLS.
+    settings["tls"] = settings.get("scheme") == "https" and not settings.get("aws_endpoint_url")
     settings["record_file"] = str(state / "signals.jsonl")
     path.write_text(json.dumps(settings, indent=1) + "\n")
     return settings

@@ -57,6 +57,9 @@ class Watcher:
         self.scheme = str(args.get("scheme", "https"))
         if self.scheme not in ("http", "https"):
             raise SignalsError(f"region_signals: scheme={self.scheme!r} must be http or https")
+        # The sandbox's HTTPS listeners speak plain HTTP on their port (docs/sandbox.md): tls false probes an
+        # https URL's port without TLS there. On AWS it follows the scheme.
+        self.tls = str(args.get("tls", self.scheme == "https")).lower() in ("true", "1", "yes")
         self.health_path = str(args.get("health_path", "/health"))
         self.unhealthy_ms = float(args.get("replication_unhealthy_ms", 5000))
         self.connect_to = {str(k).lower(): str(v) for k, v in (args.get("connect_to") or {}).items()}
@@ -121,7 +124,7 @@ class Watcher:
                 dns = self._alb_dns[region] = found["LoadBalancers"][0]["DNSName"]
             except Exception as exc:  # the name is learnt once; until then the probe cannot run
                 return {"healthy": None, "detail": f"ALB {self.args[name_arg]} not looked up yet: {_brief(exc)}"}
-        return http_probe(f"{self.scheme}://{dns}{self.health_path}", self.timeout, self.connect_to)
+        return http_probe(f"{self.scheme}://{dns}{self.health_path}", self.timeout, self.connect_to, tls=self.tls)
 
     def probe_primary_api(self) -> dict[str, Any]:
         started = time.monotonic()
@@ -217,15 +220,16 @@ class Watcher:
         return {"healthy": ok * 2 > len(observations) if observations else None, "detail": detail}
 
 
-def http_probe(url: str, timeout: float, connect_to: dict[str, str]) -> dict[str, Any]:
-    """GET url; healthy on a 2xx. ``connect_to`` redirects the TCP connection, keeping the Host header."""
+def http_probe(url: str, timeout: float, connect_to: dict[str, str], tls: bool = True) -> dict[str, Any]:
+    """GET url; healthy on a 2xx. ``connect_to`` redirects the TCP connection, keeping the Host header; with tls
+    false an https URL is spoken in plain HTTP on its port (the sandbox's HTTPS listeners)."""
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host, _, mapped_port = connect_to.get(f"{parts.hostname}:{port}".lower(), f"{parts.hostname}:{port}").rpartition(
         ":"
     )
     started = time.monotonic()
-    if parts.scheme == "https":
+    if parts.scheme == "https" and tls:
         # Like Route 53's HTTPS checks: the ALB's own name is not on the app's certificate.
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
