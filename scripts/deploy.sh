@@ -25,8 +25,13 @@ load balancer and each alarm subscription with its status. NAME and ADDRESS are 
                        record nothing)
   -h, --help           this text
 
-Not done yet (docs/deployment-guide.md, step 4): ACM certificates, HTTPS listeners and serving CloudFront
-under NAME. Production also needs app_image_tag set to an image you pushed (step 5).
+With NAME comes TLS (request_certificates: true, recorded too; playbooks/certificates.yml): ACM certificates for
+NAME and app.NAME (CloudFront's, in us-east-1) and for origin-<region>.NAME and origin.NAME (each region's ALB),
+validated by the CNAMEs ACM asks for, written into the zone. The ALBs then listen on HTTPS only (HTTP redirects),
+CloudFront reaches them over HTTPS by their origin names, and serves https://NAME and https://app.NAME, which
+alias it. On AWS, ACM sees the records only once NAME is delegated to the zone's name servers: a first run on a
+new zone waits for that up to 15 minutes, then stops naming the records; delegate NAME and run it again
+(docs/deployment-guide.md, step 4). Production also needs app_image_tag set to an image you pushed (step 5).
 EOF
 }
 

@@ -1,7 +1,7 @@
 """The inputs of `scripts/deploy.sh` and `make deploy DOMAIN=... EMAIL=...`, checked, and kept with the inventory.
 
     python3 scripts/deploy_vars.py --domain app.example.com --email oncall@example.com
-    {"public_zone_name": "app.example.com", "alarm_notification_emails": ["oncall@example.com"]}
+    {"public_zone_name": "app.example.com", "request_certificates": true, "alarm_notification_emails": ["oncall@example.com"]}
     python3 scripts/deploy_vars.py --write-to inventories/sandbox/hosts.yml --domain app.example.com ...
 
 Without --write-to it prints one JSON object for `ansible-playbook -e '<json>'` (deploy.sh --check: JSON, so no
@@ -100,6 +100,8 @@ def extra_vars(domain: str | None, email: str | None) -> dict[str, object]:
                 "Give a name with at least one dot, in lower case, such as app.example.com"
             )
         out["public_zone_name"] = domain
+        # A domain of one's own is served over HTTPS: certificates for its names, validated in its zone.
+        out["request_certificates"] = True
     if email is not None:
         problem = email_problem(email)
         if problem:
@@ -123,7 +125,7 @@ def write_inputs(inventory: Path, values: dict[str, object]) -> Path:
                 kept[key] = json.loads(value)
     kept.update(values)
     lines = [
-        "# Written by scripts/deploy.sh (scripts/deploy_vars.py): the deploy's --domain and --email. Every run with",
+        "# Written by scripts/deploy.sh (scripts/deploy_vars.py): the deploy's --domain (with TLS) and --email. Every run with",
         "# this inventory uses them (failover.yml, the failover controller, teardown, make endpoints); loaded after",
         "# the other files here, so they win. Delete this file to go back to the inventory's own values.",
         *(f"{key}: {json.dumps(value)}" for key, value in kept.items()),

@@ -47,6 +47,8 @@ def distribution(cloudfront: Any, name: str) -> dict[str, str] | None:
                     "domain_name": summary["DomainName"],
                     "url": f"https://{summary['DomainName']}",
                     "status": summary["Status"],
+                    # The names it serves with its own certificate (playbooks/certificates.yml): <zone>, app.<zone>.
+                    "aliases": (config.get("Aliases") or {}).get("Items") or [],
                 }
     return None
 
@@ -55,12 +57,17 @@ def _zone(route53: Any, zone_id: str, name: str) -> dict[str, Any]:
     zone = route53.get_hosted_zone(Id=zone_id)
     app = f"app.{name}"
     records = route53.list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=app, MaxItems="10")
+    app_records = [r for r in records["ResourceRecordSets"] if r["Name"].rstrip(".") == app]
     return {
         "id": zone_id,
         "name": name,
         "name_servers": zone.get("DelegationSet", {}).get("NameServers", []),
         "app": app,
-        "app_record": any(r["Name"].rstrip(".") == app for r in records["ResourceRecordSets"]),
+        "app_record": bool(app_records),
+        # An alias of a CloudFront distribution (with certificates), else of the failover pair to the ALBs.
+        "app_on_cloudfront": any(
+            r.get("AliasTarget", {}).get("DNSName", "").rstrip(".").endswith(".cloudfront.net") for r in app_records
+        ),
     }
 
 
@@ -144,6 +151,8 @@ def render(found: dict[str, Any], sandbox_edge: str | None = None) -> str:
     cdn = found["cloudfront"]
     if cdn:
         lines.append(f"  CloudFront: {cdn['url']}  (distribution {cdn['id']}, {cdn['status']})")
+        for alias in cdn.get("aliases") or []:
+            lines.append(f"  site: https://{alias}  (CloudFront, with its ACM certificate)")
     else:
         lines.append("  CloudFront: not deployed yet")
     if sandbox_edge:
@@ -158,7 +167,12 @@ def render(found: dict[str, Any], sandbox_edge: str | None = None) -> str:
             "records); until then the names below do not resolve on the internet"
         )
         state = "" if zone["app_record"] else "  (no record yet)"
-        lines.append(f"  app: {zone['app']}{state}  (Route 53 failover alias to the two ALBs, not CloudFront)")
+        target = (
+            "an alias of CloudFront"
+            if zone["app_on_cloudfront"]
+            else "Route 53 failover alias to the two ALBs, not CloudFront"
+        )
+        lines.append(f"  app: {zone['app']}{state}  ({target})")
     for region, info in found["regions"].items():
         lines.append(f"  ALB {region} ({info['role']}): {info['alb_dns_name'] or 'not deployed yet'}")
     lines.append("Alarm subscriptions:")
