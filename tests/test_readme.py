@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sandbox import config
 from sandbox.config import SandboxConfig
@@ -381,36 +382,94 @@ def _printed(output: str, label: str) -> str:
     return match.group(1)
 
 
-def test_deploy_sh_with_the_inventorys_domain_changes_nothing_and_prints_true_endpoints(deployed, shell, checkout, aws):
+def test_deploy_sh_serves_the_domain_over_tls_and_prints_true_endpoints(deployed, shell, checkout, sandbox, aws):
     """scripts/deploy.sh as a user types it (docs/deployment-guide.md, step 4), on the stack the README deployed,
-    with the sandbox inventory's own zone and recipient: a no-op deploy, the inputs recorded with the inventory,
-    and endpoints that the AWS APIs confirm (tests/test_deploy_script.py checks every refusal)."""
+    with the sandbox inventory's own zone and a recipient: the domain flow turns TLS on. ACM issues the certificates
+    once their validation records are in the zone, the ALBs listen on HTTPS only, CloudFront reaches them by their
+    origin names over HTTPS and serves the zone's names, which alias it; the inputs and the certificates are
+    recorded with the inventory; the endpoints it prints are what the AWS APIs say. The drill after this one
+    checks that site.yml has nothing left to change (tests/test_deploy_script.py checks every refusal)."""
     domain, email = f"{PREFIX}.example.com", "oncall@example.com"
-    ran = shell.ok(f"scripts/deploy.sh --domain {domain} --email {email}")
-    recap = ran.recap()
-    assert {host: counts["changed"] for host, counts in recap.items()} == dict.fromkeys((*REGIONS, "global"), 0)
+    ran = shell.ok(f"scripts/deploy.sh --domain {domain} --email {email}", timeout=1200)
     assert "recorded in inventories/sandbox/group_vars/all/zz-deploy-inputs.yml" in ran.output
     kept = (checkout / "inventories/sandbox/group_vars/all/zz-deploy-inputs.yml").read_text()
     assert f'public_zone_name: "{domain}"' in kept and f'alarm_notification_emails: ["{email}"]' in kept
+    assert "request_certificates: true" in kept
+    recorded = yaml.safe_load((checkout / "inventories/sandbox/group_vars/all/zz-certificates.yml").read_text())
     out = ran.output[ran.output.rindex(f"Endpoints of {PREFIX}:") :]
 
-    # The public zone, and the name servers to delegate it to are the zone's.
+    # The certificates: issued, CloudFront's in us-east-1 for the zone's names, each ALB's for its origin names.
+    edge_cert = aws("acm", PRIMARY).describe_certificate(CertificateArn=recorded["cdn_certificate_arn"])["Certificate"]
+    assert edge_cert["Status"] == "ISSUED" and edge_cert["DomainName"] == domain, edge_cert
+    assert set(edge_cert["SubjectAlternativeNames"]) == {domain, f"app.{domain}"}
+    assert recorded["cdn_alternate_domain_names"] == [domain, f"app.{domain}"]
     route53 = aws("route53")
     (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{domain}."]
     zone_id = zone["Id"].split("/")[-1]
+    records = {
+        (r["Name"], r["Type"]): r for r in route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    }
+    for option in edge_cert["DomainValidationOptions"]:
+        record = option["ResourceRecord"]
+        assert records[(record["Name"], "CNAME")]["ResourceRecords"] == [{"Value": record["Value"]}], option
+    for region in REGIONS:
+        origin = f"origin-{region}.{domain}"
+        assert recorded["origin_domain_names"][region] == origin
+        cert = aws("acm", region).describe_certificate(CertificateArn=recorded["app_certificate_arns"][region])
+        cert = cert["Certificate"]
+        assert cert["Status"] == "ISSUED" and set(cert["SubjectAlternativeNames"]) == {origin, f"origin.{domain}"}
+        # HTTPS only at the ALB, with the current TLS policy; HTTP redirects.
+        elbv2 = aws("elbv2", region)
+        (alb,) = elbv2.describe_load_balancers(Names=[f"{PREFIX}-{region}-alb"])["LoadBalancers"]
+        listeners = {
+            lsn["Port"]: lsn for lsn in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+        }
+        assert (
+            listeners[443]["Protocol"] == "HTTPS"
+            and listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+        )
+        assert listeners[443]["Certificates"] == [{"CertificateArn": cert["CertificateArn"]}]
+        (redirect,) = listeners[80]["DefaultActions"]
+        assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS", redirect
+        # The origin name leads to its own region's ALB.
+        target = records[(f"{origin}.", "A")]["AliasTarget"]
+        assert target["DNSName"].rstrip(".").lower() == alb["DNSName"].lower(), target
+
+    # CloudFront: the zone's names with the certificate, TLS 1.2 at least, HTTPS to the origins by their names.
+    cloudfront = aws("cloudfront")
+    (summary,) = cloudfront.list_distributions()["DistributionList"]["Items"]
+    config = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
+    assert config["Aliases"]["Items"] == [domain, f"app.{domain}"]
+    viewer = config["ViewerCertificate"]
+    assert (
+        viewer["ACMCertificateArn"] == edge_cert["CertificateArn"]
+        and viewer["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    )
+    origins = {o["DomainName"]: o for o in config["Origins"]["Items"] if "CustomOriginConfig" in o}
+    assert set(origins) == {f"origin-{PRIMARY}.{domain}", f"origin-{SECONDARY}.{domain}", f"origin.{domain}"}
+    assert {o["CustomOriginConfig"]["OriginProtocolPolicy"] for o in origins.values()} == {"https-only"}
+    for name in (domain, f"app.{domain}"):
+        target = records[(f"{name}.", "A")]["AliasTarget"]
+        assert target["HostedZoneId"] == "Z2FDTNDATAQYW2" and target["DNSName"].rstrip(".") == summary["DomainName"]
+        # The edge answers under the name (as CloudFront does, HTTPS spoken as HTTP on this machine).
+        status, body = _edge(sandbox, "GET", "/api/status", host=name)
+        assert status == 200 and body["region"] == PRIMARY, (name, status, body)
+    # The ALB itself still answers only CloudFront, now on its HTTPS port.
+    names = sandbox_control(sandbox, "GET", "")["names"]
+    listener = names[f"{alb_dns_name(aws, PRIMARY)}:443".lower()]
+    status, body = _edge(sandbox, "GET", "/api/status", base=f"http://{listener}")
+    assert status == 403 and "only through the CDN" in body["error"], (status, body)
+
+    # The endpoints: the site's names, the zone and the name servers to delegate it to, each region's ALB.
+    assert f"site: https://{domain}" in out and f"site: https://app.{domain}" in out
     assert _printed(out, "public zone") == domain and f"(hosted zone {zone_id})" in out
     name_servers = route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
     assert name_servers and re.search(rf"^  name servers: {re.escape(', '.join(name_servers))}$", out, re.MULTILINE)
     assert f"delegate {domain} to these name servers at your registrar" in out
-    assert _printed(out, "app") == f"app.{domain}"
-
-    # CloudFront at https://<id>.cloudfront.net, and each region's ALB.
-    cloudfront = aws("cloudfront")
-    (summary,) = cloudfront.list_distributions()["DistributionList"]["Items"]
+    assert f"app: app.{domain}  (an alias of CloudFront)" in out
     assert _printed(out, "CloudFront") == f"https://{summary['DomainName']}"
     for region, role in ((PRIMARY, "primary"), (SECONDARY, "secondary")):
-        (alb,) = aws("elbv2", region).describe_load_balancers(Names=[f"{PREFIX}-{region}-alb"])["LoadBalancers"]
-        assert _printed(out, f"ALB {region} ({role})") == alb["DNSName"]
+        assert _printed(out, f"ALB {region} ({role})") == alb_dns_name(aws, region)
 
     # The email subscription waits for its owner's click, as on AWS, and the output says so plainly.
     account = aws("sts").get_caller_identity()["Account"]
@@ -422,6 +481,11 @@ def test_deploy_sh_with_the_inventorys_domain_changes_nothing_and_prints_true_en
         assert f"{region} topic {PREFIX}-{region}-alarms:" in out
     assert f"email {email}: pending confirmation - check your inbox" in out
     assert "/_sandbox/webhook" not in out, "a webhook URL is shown without its path and query"
+
+
+def alb_dns_name(aws, region: str) -> str:
+    (alb,) = aws("elbv2", region).describe_load_balancers(Names=[f"{PREFIX}-{region}-alb"])["LoadBalancers"]
+    return alb["DNSName"]
 
 
 def test_readme_status_says_what_runs(deployed, shell):
@@ -460,10 +524,14 @@ def test_readme_drill_measures_a_killed_task_and_leaves_nothing_to_change(deploy
 # -- the live sandbox: the deployed app serves, replicates and fails over for real -----------------
 
 
-def _edge(sandbox, method: str, path: str, body: dict | None = None, *, base: str | None = None) -> tuple[int, dict]:
+def _edge(
+    sandbox, method: str, path: str, body: dict | None = None, *, base: str | None = None, host: str | None = None
+) -> tuple[int, dict]:
+    """A request through the edge (or to base); host is the name a viewer asked for (the Host header)."""
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json", **({"Host": host} if host else {})}
     req = urllib.request.Request(  # noqa: S310 - the sandbox's loopback edge
-        f"{base or sandbox.edge}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        f"{base or sandbox.edge}{path}", data=data, method=method, headers=headers
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
