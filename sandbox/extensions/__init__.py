@@ -33,6 +33,7 @@ EXTENSIONS = [
     "services.elbv2.patches",
     "services.sns.patches",
     "services.route53.patches",
+    "services.acm.patches",
     # The live extensions: they run what moto only records (sandbox/runtime.py is their shared base).
     "services.rds.provider",
     "services.ecs.provider",

@@ -1,0 +1,1 @@
+"""ACM: moto fidelity (patches.py: DNS validation, certificates in use)."""
