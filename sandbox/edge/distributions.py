@@ -101,11 +101,15 @@ class DistSpec:
     def matches_host(self, host: str) -> bool:
         if not host:
             return False
-        if host == self.domain or host in self.aliases:
-            return True
-        if any(alias.startswith("*.") and host.endswith(alias[1:]) for alias in self.aliases):
+        if host == self.domain or self.has_alias(host):
             return True
         return host in self.comment.lower().split()
+
+    def has_alias(self, host: str) -> bool:
+        """Whether the distribution lists host as an alternate domain name (CNAME), wildcards included."""
+        if host in self.aliases:
+            return True
+        return any(alias.startswith("*.") and host.endswith(alias[1:]) for alias in self.aliases)
 
 
 def _compile_origin(origin: Any) -> OriginSpec:
@@ -183,6 +187,24 @@ def compile_distribution(dist: Any, account_id: str) -> DistSpec:
     )
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The edge's verdict on a Host: serve ``dist``, or refuse (``refusal``: ``unknown-cname``, ``misdirected``)."""
+
+    dist: DistSpec | None
+    refusal: str = ""
+    # How a name in a sandbox zone was looked up: "www.example.com -> d1.cloudfront.net".
+    chain: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()  # the ids behind a 503: no enabled distribution serves the Host
+
+
+def host_name(host: str) -> str:
+    """The Host header's name: lower case, without the port or a trailing dot (an IPv6 literal as it is)."""
+    if not host or host.startswith("["):
+        return host.lower()
+    return host.rsplit(":", 1)[0].lower().rstrip(".")
+
+
 @dataclass
 class _Cached:
     values: list[str]
@@ -222,12 +244,51 @@ class Routing:
         return view
 
     def select(self, host: str) -> DistSpec | None:
+        """For a Host outside the sandbox's zones: the distribution it names (Aliases, domain name or Comment),
+        else the newest enabled one."""
         enabled = [d for d in self.distributions() if d.enabled]
-        host = host.rsplit(":", 1)[0].lower().rstrip(".") if host and not host.startswith("[") else host.lower()
+        host = host_name(host)
         for dist in enabled:
             if dist.matches_host(host):
                 return dist
         return enabled[-1] if enabled else None
+
+    def choose(self, host: str) -> Choice:
+        """Which distribution serves a viewer's Host. A name in one of the sandbox's public hosted zones is
+        looked up as Route 53 answers it, as a viewer's resolver would: it must lead to a distribution's
+        domain name, and that distribution must list the name in its Aliases (CloudFront's 403 otherwise).
+        Any other Host (127.0.0.1:<port>, localhost, a distribution's own domain name) is ``select``'s."""
+        name = host_name(host)
+        if not name or not self._in_sandbox_zone(name, time.monotonic()):
+            dist = self.select(host)
+            disabled = () if dist is not None else tuple(d.id for d in self.distributions())
+            return Choice(dist, disabled=disabled)
+        target, chain = self._lookup(name)
+        dist = next((d for d in self.distributions() if target is not None and d.domain == target), None)
+        if dist is None:
+            return Choice(None, "misdirected", chain)
+        if not dist.enabled:
+            return Choice(None, chain=chain, disabled=(dist.id,))
+        if not dist.has_alias(name):
+            return Choice(dist, "unknown-cname", chain)
+        return Choice(dist, chain=chain)
+
+    def _lookup(self, name: str) -> tuple[str | None, tuple[str, ...]]:
+        """(the name a viewer's name leads to outside the sandbox's zones, the steps); None: no answer."""
+        resolver = route53.resolver(self.rt)
+        chain: list[str] = []
+        for _ in range(route53.MAX_ALIAS_DEPTH):
+            if not self._in_sandbox_zone(name, time.monotonic()):
+                return name, tuple(chain)
+            result = resolver.answer(name, "A")
+            if not result.values:
+                chain.append(f"{name}: {result.rcode}, no record")
+                return None, tuple(chain)
+            target = route53.norm_name(result.values[0])
+            chain.append(f"{name} -> {target}")
+            name = target
+        chain.append(f"more than {route53.MAX_ALIAS_DEPTH} steps")
+        return None, tuple(chain)
 
     # -- origin names
 

@@ -1,8 +1,20 @@
 """The edge: one local HTTP entry point standing for the public domain and CloudFront.
 
-It serves the sandbox's enabled CloudFront distribution from moto's cloudfront backend (several: the one
-whose Aliases, domain name or Comment match the Host header, else the newest; none: 503 saying to run
-``make deploy``) as CloudFront would, per request:
+It serves the sandbox's enabled CloudFront distribution from moto's cloudfront backend as CloudFront would.
+Which one serves a request depends on its Host header (without the port):
+
+- A name in one of the sandbox's Route 53 public hosted zones is looked up as Route 53 answers it
+  (sandbox/services/route53/checker.py: aliases, failover and the other routing policies, CNAMEs followed
+  through the sandbox's zones), as the viewer's resolver would. If it leads to a distribution's domain name
+  (``<id>.cloudfront.net``) that lists the name in its Aliases, that distribution serves; if that distribution
+  does not list it, CloudFront's 403 error page for an unknown CNAME ("Bad request."); if it leads to no
+  distribution (no record, or an ALB), 421 Misdirected Request naming the host: a viewer would never have
+  reached CloudFront. A disabled distribution: 503 as below.
+- Any other Host (``127.0.0.1:<port>``, ``localhost``, a distribution's own domain name): the distribution
+  whose Aliases, domain name or Comment match it, else the newest; none enabled: 503 saying to run
+  ``make deploy``.
+
+Per request:
 
 - The cache behaviour is the first whose PathPattern matches the path (CloudFront's wildcards: ``*`` any
   run of characters including ``/``, ``?`` exactly one; case-sensitive; the leading ``/`` optional), else
@@ -64,6 +76,7 @@ from sandbox.edge.distributions import (
     S3_DOMAIN,
     Routing,
     _Cached,
+    host_name,
 )
 from sandbox.edge.distributions import BehaviourSpec as BehaviourSpec  # re-exported: the tests build specs
 from sandbox.edge.distributions import DistSpec as DistSpec
@@ -139,6 +152,27 @@ def error_page(status: int, message: str, request_id: str) -> Response:
     ).encode()
     headers = [("Server", "CloudFront"), ("Date", formatdate(usegmt=True)), ("Content-Type", "text/html")]
     return Response(status, headers, body, generated=True)
+
+
+# What CloudFront answers (403) for a Host that no distribution lists as an alternate domain name.
+UNKNOWN_CNAME = (
+    "Bad request.\nWe can't connect to the server for this app or website at this time. There might be too much "
+    "traffic or a configuration error. Try again later, or contact the app or website owner.\n"
+    '<BR clear="all">\nIf you provide content to customers through CloudFront, you can find steps to troubleshoot '
+    "and help prevent this error by reviewing the CloudFront documentation."
+)
+
+
+def misdirected(host: str, chain: tuple[str, ...]) -> Response:
+    """421 for a name in the sandbox's zones that does not lead to a distribution: a viewer would not reach
+    CloudFront at all, so the edge says so rather than serve some distribution."""
+    steps = "; ".join(chain) or "no answer"
+    text = (
+        f"421 Misdirected Request: {host} does not resolve to a CloudFront distribution in the sandbox's "
+        f"Route 53 ({steps}). Point it at the distribution (an alias A record to its domain name, or a CNAME) "
+        "and list it in the distribution's Aliases.\n"
+    )
+    return Response(421, [("Content-Type", "text/plain")], text.encode(), generated=True)
 
 
 def _s3_error(status: int, code: str, message: str, request_id: str) -> Response:
@@ -417,12 +451,17 @@ class Edge(Routing):
         self.stats.requests += 1
         request_id = base64.urlsafe_b64encode(os.urandom(42)).decode()
         host = httpclient.header(headers, "host") or ""
-        dist = self.select(host)
+        choice = self.choose(host)
+        dist = choice.dist
+        if choice.refusal == "misdirected":
+            return misdirected(host_name(host), choice.chain)
+        if choice.refusal == "unknown-cname":
+            assert dist is not None
+            return self._finish(dist, error_page(403, UNKNOWN_CNAME, request_id), request_id)
         if dist is None:
-            disabled = [d.id for d in self.distributions()]
-            if disabled:
+            if choice.disabled:
                 text = (
-                    f"The sandbox's CloudFront distribution {', '.join(disabled)} is disabled: enable it "
+                    f"The sandbox's CloudFront distribution {', '.join(choice.disabled)} is disabled: enable it "
                     "(cdn_enabled: true) and run `make deploy` again.\n"
                 )
             else:

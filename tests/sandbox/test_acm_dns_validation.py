@@ -60,6 +60,7 @@ def test_a_new_certificate_is_pending_with_a_record_of_its_own_per_name(aws: Cal
         assert absent not in certificate
     options = certificate["DomainValidationOptions"]
     assert [o["DomainName"] for o in options] == [f"www.{domain}", f"api.{domain}"]
+    assert certificate["SubjectAlternativeNames"] == [f"www.{domain}", f"api.{domain}"]
     for option in options:
         assert option["ValidationMethod"] == "DNS"
         assert option["ValidationStatus"] == "PENDING_VALIDATION"

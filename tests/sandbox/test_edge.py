@@ -34,6 +34,7 @@ ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 READS = ["GET", "HEAD", "OPTIONS"]
 ALL = ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]
 CNAME_TTL = 5
+CLOUDFRONT_ZONE = "Z2FDTNDATAQYW2"  # the hosted zone id of every CloudFront alias target
 
 
 class Origin:
@@ -281,6 +282,37 @@ def site(sandbox: SandboxConfig) -> Iterator[dict[str, Any]]:
         "CacheBehaviors": {"Quantity": len(behaviours), "Items": behaviours},
     }
     dist = cloudfront.create_distribution(DistributionConfig=config)["Distribution"]
+    # The viewer's name leads to the distribution, as roles/dns's alias does: the edge serves a name in a
+    # sandbox zone only then (tests at the end of this file).
+    viewer_records = [
+        {
+            "Name": host,
+            "Type": "A",
+            "AliasTarget": {
+                "HostedZoneId": CLOUDFRONT_ZONE,
+                "DNSName": f"{dist['DomainName']}.",
+                "EvaluateTargetHealth": False,
+            },
+        },
+        # Leads to the distribution too, but the distribution does not list it: CloudFront's 403.
+        {
+            "Name": f"unlisted.{zone_name}",
+            "Type": "CNAME",
+            "TTL": 60,
+            "ResourceRecords": [{"Value": dist["DomainName"]}],
+        },
+        # An alias to the name above, in the same zone: followed as Route 53 follows it.
+        {
+            "Name": f"chain.{zone_name}",
+            "Type": "A",
+            "AliasTarget": {"HostedZoneId": zone_id, "DNSName": f"{host}.", "EvaluateTargetHealth": False},
+        },
+    ]
+    records += viewer_records
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": r} for r in viewer_records]},
+    )
     yield {
         "sandbox": sandbox,
         "aws": aws,
@@ -292,6 +324,8 @@ def site(sandbox: SandboxConfig) -> Iterator[dict[str, Any]]:
         "secondary": secondary,
         "check_id": check_id,
         "distribution": dist["Id"],
+        "domain": dist["DomainName"],
+        "distribution_comment_word": suffix,
         "bucket": bucket,
     }
     current = cloudfront.get_distribution_config(Id=dist["Id"])
@@ -512,6 +546,52 @@ def test_control_route_describes_what_is_served(site: dict[str, Any]) -> None:
         assert write["route53_record"] is True
         assert write["route53_answer_now"]["answer"] == [site["names"]["primary"]]
         assert write["local_listener"] == f"127.0.0.1:{site['primary'].port}"
+
+
+# -- the names viewers use ----------------------------------------------------------------------------
+
+
+def test_a_name_in_a_sandbox_zone_is_served_only_by_the_distribution_it_leads_to(site: dict[str, Any]) -> None:
+    status, headers, body = call(site, "GET", "/", headers={"Host": f"{site['host'].upper()}.:80"})
+    assert status == 200 and served_by(body) == "primary"
+    assert headers["x-cache"] == "Miss from cloudfront"
+
+
+def test_a_name_the_distribution_does_not_list_is_cloudfronts_bad_request(site: dict[str, Any]) -> None:
+    zone = site["zone"]
+    before = len(site["primary"].requests) + len(site["secondary"].requests)
+    for name in (f"unlisted.{zone}", f"chain.{zone}"):  # a CNAME to the distribution; an alias chain to it
+        status, headers, body = call(site, "GET", "/", headers={"Host": name})
+        assert status == 403, name
+        assert b"<TITLE>ERROR: The request could not be satisfied</TITLE>" in body
+        assert b"<H1>403 ERROR</H1>" in body and b"Bad request." in body
+        assert headers["x-cache"] == "Error from cloudfront" and headers["server"] == "CloudFront"
+    assert len(site["primary"].requests) + len(site["secondary"].requests) == before  # no origin was asked
+
+
+def test_a_name_that_does_not_lead_to_a_distribution_is_misdirected(site: dict[str, Any]) -> None:
+    zone = site["zone"]
+    before = len(site["primary"].requests) + len(site["secondary"].requests)
+    # No record at all; a record that leads to an ALB, not to CloudFront.
+    for name, says in ((f"nothing.{zone}", "NXDOMAIN"), (f"origin.{zone}", site["names"]["primary"])):
+        status, headers, body = call(site, "GET", "/api/status", headers={"Host": f"{name}:8080"})
+        assert status == 421, name
+        text = body.decode()
+        assert text.startswith(f"421 Misdirected Request: {name} does not resolve to a CloudFront distribution")
+        assert "in the sandbox's Route 53" in text and says in text
+        assert headers["content-type"] == "text/plain"
+    assert len(site["primary"].requests) + len(site["secondary"].requests) == before
+
+
+def test_names_outside_the_sandbox_zones_keep_the_host_rules(site: dict[str, Any]) -> None:
+    # The distribution's own domain name and a word of its Comment name it whatever Route 53 holds.
+    for host in (site["domain"], site["domain"].upper() + ":443", site["distribution_comment_word"]):
+        status, _headers, body = call(site, "GET", "/", headers={"Host": host})
+        assert status == 200 and served_by(body) == "primary", host
+    # 127.0.0.1:<port> and localhost: the newest enabled distribution, whichever it is (never a refusal).
+    for host in (site["sandbox"].edge.split("//", 1)[1], "localhost"):
+        status, _headers, body = call(site, "GET", "/", headers={"Host": host})
+        assert status not in (403, 421) and b"Misdirected" not in body, host
 
 
 # -- in process: the rules, without a sandbox ------------------------------------------------------------

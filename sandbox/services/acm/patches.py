@@ -159,6 +159,8 @@ def _describe_validation(bundle: Any, certificate: dict[str, Any]) -> None:
     if bundle.type != "AMAZON_ISSUED" or state is None:
         return
     certificate["DomainValidationOptions"] = [_option(bundle, state, name) for name in state.names]
+    # AWS lists the names as requested, DomainName first (moto: in a set's order).
+    certificate["SubjectAlternativeNames"] = list(state.names)
     if bundle.status == "ISSUED" and state.issued_at is not None:
         certificate["IssuedAt"] = _epoch(state.issued_at)
     elif bundle.status != "ISSUED":
