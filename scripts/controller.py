@@ -183,11 +183,19 @@ def _pid(state: Path) -> int | None:
 
 def start(inventory: Path, state: Path, extra: list[str]) -> str:
     pid = _pid(state)
-    if pid is not None:
-        return f"controller already running (pid {pid}); `python scripts/controller.py status` shows it"
+    running = _read_json(state / "vars.json") if pid is not None else {}
     settings = render_vars(inventory, state, extra)
+    restarted = ""
+    if pid is not None:
+        # A deploy that changed what it watches (HTTPS turned on, a restarted sandbox's ports, another mode) must
+        # not leave it probing the old: it reads its settings once, at start.
+        if settings == running:
+            return f"controller already running (pid {pid}); `python scripts/controller.py status` shows it"
+        changed = sorted(key for key in settings.keys() | running.keys() if settings.get(key) != running.get(key))
+        stop(state)
+        restarted = f" (restarted: its settings changed: {', '.join(changed)})"
     if settings["failover_automation_mode"] == "off":
-        return f"controller: failover_automation_mode is off in {inventory}: not started"
+        return f"controller: failover_automation_mode is off in {inventory}: not started{restarted}"
     (state / "status.json").unlink(missing_ok=True)
     log = state / "controller.log"
     with log.open("ab") as handle:
@@ -212,6 +220,7 @@ def start(inventory: Path, state: Path, extra: list[str]) -> str:
     return (
         f"controller started (pid {proc.pid}), mode {settings['failover_automation_mode']}, watching "
         f"{settings['primary_region']} from {settings['secondary_region']}; log {log}; `make controller-status`"
+        f"{restarted}"
     )
 
 
