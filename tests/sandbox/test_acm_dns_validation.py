@@ -265,3 +265,16 @@ def test_a_certificate_in_use_cannot_be_deleted(aws: Callable[..., Any]) -> None
     assert _describe(acm, listened)["InUseBy"] == []
     acm.delete_certificate(CertificateArn=listened)
     acm.delete_certificate(CertificateArn=distributed)
+
+
+def test_a_token_whose_certificate_was_deleted_requests_a_new_one(aws: Callable[..., Any]) -> None:
+    """A deploy right after a teardown asks again with the same IdempotencyToken within the hour."""
+    acm, domain = aws("acm", "us-east-1"), _domain()
+    token = uuid.uuid4().hex
+    request = {"DomainName": domain, "ValidationMethod": "DNS", "IdempotencyToken": token}
+    first = acm.request_certificate(**request)["CertificateArn"]
+    assert acm.request_certificate(**request)["CertificateArn"] == first, "within the hour: the same certificate"
+    acm.delete_certificate(CertificateArn=first)
+    again = acm.request_certificate(**request)["CertificateArn"]
+    assert again != first
+    assert _describe(acm, again)["Status"] == "PENDING_VALIDATION"

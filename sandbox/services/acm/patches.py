@@ -17,7 +17,8 @@
   certificate's region) whose listeners and the CloudFront distributions whose viewer certificate use it
   now, and DeleteCertificate of such a certificate is ``ResourceInUseException``, as AWS answers. Moto
   deleted it, and its ``InUseBy`` named listener ARNs (Classic: DNS names) and kept them after the
-  listener was gone.
+  listener was gone. An IdempotencyToken whose certificate was deleted within the hour makes a new
+  certificate (moto failed with an HTTP 500 on it).
 """
 
 from __future__ import annotations
@@ -243,6 +244,16 @@ def _patch_in_use() -> None:
         original_delete(self, arn)
 
     patches.patch(AWSCertificateManagerBackend, "delete_certificate", delete_certificate, owner=__name__)
+
+    original_token = AWSCertificateManagerBackend._get_arn_from_idempotency_token
+
+    def token_arn(self: Any, token: str) -> str | None:
+        # A token whose certificate was deleted within the hour requests a new one: moto looked the deleted
+        # certificate up and failed (KeyError, an HTTP 500), so a deploy after a teardown could not request again.
+        arn = original_token(self, token)
+        return arn if arn in self._certificates else None
+
+    patches.patch(AWSCertificateManagerBackend, "_get_arn_from_idempotency_token", token_arn, owner=__name__)
 
 
 def install(_app: Any) -> None:
