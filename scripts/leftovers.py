@@ -213,6 +213,19 @@ def scan_region(session: Any, deployment: Deployment, region: str) -> list[Found
     cloudwatch = client("cloudwatch")
     found += _named("alarm", f"{prefix}-", cloudwatch, "describe_alarms", "MetricAlarms", "AlarmName")
     found += _named("dashboard", prefix, cloudwatch, "list_dashboards", "DashboardEntries", "DashboardName")
+    return found + scan_certificates(client("acm"), f"{deployment.prefix}-")
+
+
+def scan_certificates(acm: Any, prefix: str) -> list[Found]:
+    """ACM certificates playbooks/certificates.yml requested, by their Name tag (<project>-<env>-edge-<zone> in
+    us-east-1, <project>-<env>-<region>-origin-<zone> in each region)."""
+    found = []
+    for cert in _pages(
+        acm, "list_certificates", "CertificateSummaryList", Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]}
+    ):
+        name = _tag(acm.list_tags_for_certificate(CertificateArn=cert["CertificateArn"]).get("Tags"))
+        if name.startswith(prefix):
+            found.append(Found("ACM certificate", f"{cert['DomainName']} {name}", note=cert.get("Status", "")))
     return found
 
 

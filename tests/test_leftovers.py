@@ -94,6 +94,11 @@ def test_left_behind_then_only_what_aws_keeps(sandbox: Any, aws: Callable[..., A
         DefaultAction={"Allow": {}},
         VisibilityConfig={"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "edge"},
     )["Summary"]
+    certificate = aws("acm", WEST).request_certificate(
+        DomainName=f"origin-{WEST}.{name}.example.com",
+        ValidationMethod="DNS",
+        Tags=[{"Key": "Name", "Value": f"{name}-sandbox-{WEST}-origin-{name}.example.com"}],
+    )["CertificateArn"]
     rds.create_db_cluster(
         DBClusterIdentifier=f"{west}-aurora",
         Engine="aurora-mysql",  # a record only: no PostgreSQL server starts
@@ -120,10 +125,12 @@ def test_left_behind_then_only_what_aws_keeps(sandbox: Any, aws: Callable[..., A
         f"KMS alias                   alias/{west}-aurora",
         f"KMS key                     {db_key['KeyId']} {west}-aurora  (Enabled)",
         f"web ACL (CloudFront)        {acl['Id']} {name}-sandbox-edge",
+        f"ACM certificate             origin-{WEST}.{name}.example.com {name}-sandbox-{WEST}-origin-{name}.example.com"
+        "  (PENDING_VALIDATION)",
     ):
         assert expected in left, f"{expected!r} not in\n{before.stdout}"
     assert before.stdout.splitlines()[-1] == (
-        f"{name}-sandbox: 13 left behind (listed above): resources teardown removes."
+        f"{name}-sandbox: 14 left behind (listed above): resources teardown removes."
     )
 
     # What a teardown does: delete, schedule the keys' deletion, keep a final snapshot.
@@ -137,6 +144,7 @@ def test_left_behind_then_only_what_aws_keeps(sandbox: Any, aws: Callable[..., A
     aws("iam", EAST).delete_role(RoleName=f"{east}-task")
     secrets.delete_secret(SecretId=f"{name}-sandbox-database-master", RecoveryWindowInDays=7)
     wafv2.delete_web_acl(Name=acl["Name"], Scope="CLOUDFRONT", Id=acl["Id"], LockToken=acl["LockToken"])
+    aws("acm", WEST).delete_certificate(CertificateArn=certificate)
     final = f"{west}-aurora-final-20260101000000"
     rds.delete_db_cluster(DBClusterIdentifier=f"{west}-aurora", FinalDBSnapshotIdentifier=final)
 
