@@ -241,10 +241,11 @@ def deploy_order(areas: list[Area]) -> list[str]:
         lines.append(f'  {node}["{label}"]')
         lines.append(f"  {previous} --> {node}")
         previous = node
-    by_role = {}
+    by_role = {}  # the playbook that applies each role whole: its outputs come from there
     for area in areas:
         for label in area.applies:
-            by_role.setdefault(label.split(" ")[0], _node_id(area.path))
+            if " " not in label:  # a partial application (tasks_from) does not set <role>_outputs
+                by_role.setdefault(label, _node_id(area.path))
     for area in areas:
         if not area.applies:  # playbooks/summary.yml reads every output to print it: no dependency worth an arrow
             continue

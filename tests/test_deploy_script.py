@@ -90,6 +90,7 @@ def test_odd_but_valid_inputs_become_json_extra_vars() -> None:
     email = "o'brien+alarms&pager@example.com"
     assert json.loads(json.dumps(deploy_vars.extra_vars("a-1.example.co.uk", email))) == {
         "public_zone_name": "a-1.example.co.uk",
+        "request_certificates": True,
         "alarm_notification_emails": [email],
     }
     proc = subprocess.run(
@@ -101,6 +102,7 @@ def test_odd_but_valid_inputs_become_json_extra_vars() -> None:
     )
     assert json.loads(proc.stdout) == {
         "public_zone_name": "xn--bcher-kva.example",
+        "request_certificates": True,
         "alarm_notification_emails": [email],
     }
 
