@@ -67,6 +67,10 @@ CASES = {
         lambda root: _set(root, "host_vars/us-west-2.yml", region_role="standby"),
         "must be primary or secondary",
     ),
+    "request_certificates not a boolean": (
+        lambda root: _set(root, "group_vars/all/app.yml", request_certificates="yes"),
+        "'request_certificates' is \"yes\" (str), not a boolean",
+    ),
     "log retention CloudWatch Logs does not accept": (
         lambda root: _set(root, "group_vars/all/logs.yml", log_retention_days=42),
         "log_retention_days=42 is not a retention CloudWatch Logs accepts",
@@ -189,3 +193,16 @@ def test_the_production_inventory_passes_with_the_recipients_domain_and_certific
     given = {"alarm_notification_emails": ["oncall@example.com"]} | PRODUCTION_CERTIFICATES
     run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
     assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
+
+
+def test_the_production_inventory_needs_no_certificates_it_requests_itself_but_refuses_none_without() -> None:
+    """request_certificates (on in production) makes site.yml request them: no ARNs needed. Turned off, the
+    deployment must bring its own, and is refused naming both ways."""
+    given = {"alarm_notification_emails": ["oncall@example.com"], "public_zone_name": PRODUCTION_DOMAIN}
+    run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
+    assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
+    off = DEPLOYMENT | given | {"request_certificates": False}
+    run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=off)
+    messages = "\n".join(run.failure_messages())
+    assert run.returncode != 0 and "app_certificate_arns has no ACM certificate of us-east-1" in messages, messages
+    assert "Set request_certificates: true" in messages, messages
