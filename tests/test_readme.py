@@ -439,7 +439,7 @@ def test_deploy_sh_serves_the_domain_over_tls_and_prints_true_endpoints(deployed
     cloudfront = aws("cloudfront")
     (summary,) = cloudfront.list_distributions()["DistributionList"]["Items"]
     config = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
-    assert config["Aliases"]["Items"] == [domain, f"app.{domain}"]
+    assert sorted(config["Aliases"]["Items"]) == sorted([domain, f"app.{domain}"])
     viewer = config["ViewerCertificate"]
     assert (
         viewer["ACMCertificateArn"] == edge_cert["CertificateArn"]
