@@ -38,11 +38,14 @@ fi
 
 # A start-up hook for every Python of the virtualenv: botocore shares one data loader per process, so the
 # modules Mitogen runs in one interpreter stop parsing botocore's JSON once per task (the why and the figures:
-# scripts/venv/botocore_shared_loader.py). Rewritten when the checkout moved; delete the file to turn it off.
-PTH="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hawa-venv-hooks.pth"
-pth_text="$(pwd)/scripts/venv
-import botocore_shared_loader"
-[ "$(cat "$PTH" 2>/dev/null)" = "$pth_text" ] || printf '%s\n' "$pth_text" > "$PTH"
+# scripts/venv/botocore_shared_loader.py). The module is copied into the virtualenv, not named by its path in
+# this checkout: a copy of the checkout that shares the virtualenv (the tests make some) must not leave every
+# Python pointing at a folder that is gone. Delete hawa-venv-hooks.pth to turn it off.
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cmp -s scripts/venv/botocore_shared_loader.py "$SITE/hawa_botocore_shared_loader.py" \
+  || cp scripts/venv/botocore_shared_loader.py "$SITE/hawa_botocore_shared_loader.py"
+[ "$(cat "$SITE/hawa-venv-hooks.pth" 2>/dev/null)" = "import hawa_botocore_shared_loader" ] \
+  || echo "import hawa_botocore_shared_loader" > "$SITE/hawa-venv-hooks.pth"
 
 # PostgreSQL server binaries: the sandbox's Aurora and the web app's tests run real PostgreSQL.
 pg_bin() {

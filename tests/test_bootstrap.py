@@ -55,6 +55,15 @@ def test_bootstrap_reports_each_step_and_a_rerun_is_silent(tmp_path):
         [str(tmp_path / ".venv/bin/python"), "-c", HOOK_CHECK], env=env, capture_output=True, text=True, timeout=60
     )
     assert (hooked.returncode, hooked.stdout.split(), hooked.stderr) == (0, ["False", "True"], ""), hooked
+    # The hook names no folder of this checkout: a copy of it sharing the virtualenv (the README walk makes one)
+    # may be deleted without breaking every Python of the virtualenv.
+    site = subprocess.run(
+        [str(tmp_path / ".venv/bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(site, "hawa-venv-hooks.pth").read_text() == "import hawa_botocore_shared_loader\n"
 
 
 HOOK_CHECK = """

@@ -8,8 +8,9 @@ loader per data path makes the second and later clients reuse what the first par
 of one Session always do (the loader's own cache hands every caller the same objects). Measured with 40
 ``amazon.aws.ec2_vpc_net_info`` tasks on the sandbox: 12.1 s and 11.2 CPU-seconds before, 4.7 s and 3.9 after.
 
-How: scripts/bootstrap.sh writes ``hawa-venv-hooks.pth`` into the virtualenv's site-packages; site.py runs
-its ``import`` line at start-up. Nothing is imported then: a finder waits for ``botocore.session`` to be
+How: scripts/bootstrap.sh copies this file into the virtualenv's site-packages as
+``hawa_botocore_shared_loader.py`` and writes ``hawa-venv-hooks.pth`` beside it; site.py runs its ``import``
+line at start-up. Nothing is imported then: a finder waits for ``botocore.session`` to be
 imported and wraps its ``create_loader`` once it is. A Python outside the project's virtualenv (an execution
 environment, a user's own) runs unchanged, only slower. Deleting the .pth file turns this off.
 """
