@@ -262,10 +262,9 @@ def test_master_credentials_live_in_secrets_manager(deployed, aws):
         # The web tasks log in as the app role with the app secret only; the migrations task definition alone
         # gets the master secret (and the app's, to set the role's password).
         ecs = aws("ecs", region)
-        (cluster_arn,) = ecs.list_clusters()["clusterArns"]
-        (service,) = ecs.describe_services(
-            cluster=cluster_arn, services=ecs.list_services(cluster=cluster_arn)["serviceArns"]
-        )["services"]
+        (service,) = ecs.describe_services(cluster=f"{PREFIX}-{region}-cluster", services=[f"{PREFIX}-{region}-web"])[
+            "services"
+        ]
         (web,) = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"][
             "containerDefinitions"
         ]
