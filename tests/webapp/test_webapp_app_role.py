@@ -35,7 +35,7 @@ def aurora(pg_base: Path) -> Iterator[PostgresNode]:
     node.destroy()
 
 
-def migrate(node: PostgresNode, **extra: str) -> subprocess.CompletedProcess[str]:
+def migrate(node: PostgresNode, *, succeeds: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {
         **_base_env(),
         **db_env(host=f"127.0.0.1:{node.port}", DB_NAME=DB, DB_USER=MASTER, DB_PASSWORD=MASTER_PASSWORD),
@@ -46,7 +46,7 @@ def migrate(node: PostgresNode, **extra: str) -> subprocess.CompletedProcess[str
     proc = subprocess.run(
         [sys.executable, "-m", "app", "migrate"], cwd=WEBAPP, env=env, capture_output=True, text=True, check=False
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (proc.returncode == 0) == succeeds, proc.stdout + proc.stderr
     assert APP_PASSWORD not in proc.stdout + proc.stderr
     return proc
 
@@ -156,6 +156,15 @@ def test_migrate_takes_back_extra_privileges_and_sets_a_new_password(aurora, mig
     migrate(aurora, DB_APP_PASSWORD=new_password)
     assert catalog(aurora) == expected
     migrate(aurora)  # back to the fixture's password for the other tests
+
+
+def test_migrate_refuses_an_app_role_that_owns_a_table(aurora, migrated):
+    aurora.execute(f"CREATE TABLE owned_by_app (id int); ALTER TABLE owned_by_app OWNER TO {APP_USER}", dbname=DB)
+    try:
+        refused = migrate(aurora, succeeds=False)
+        assert f"REASSIGN OWNED BY {APP_USER}" in refused.stderr, refused.stderr
+    finally:
+        aurora.execute("DROP TABLE owned_by_app", dbname=DB)
 
 
 def test_tables_created_later_are_granted(aurora, migrated):

@@ -48,8 +48,11 @@ def grant_app_role(settings, role) -> None:  # (Settings, dbrole.AppRole)
     from app.core.db import conninfo
 
     owner_dsn = conninfo(settings, resolve_password(settings), settings.writer_hosts, read_write=True)
-    with psycopg.connect(owner_dsn) as conn:
-        changes = dbrole.ensure_app_role(conn, role)
+    try:
+        with psycopg.connect(owner_dsn) as conn:
+            changes = dbrole.ensure_app_role(conn, role)
+    except RuntimeError as exc:
+        sys.exit(f"webapp migrate: {exc}")
     app_dsn = make_conninfo(owner_dsn, user=role.name, password=role.password)
     if not dbrole.can_log_in(app_dsn):
         with psycopg.connect(owner_dsn) as conn:

@@ -59,8 +59,8 @@ def ensure_app_role(conn: psycopg.Connection, role: AppRole) -> list[str]:
     changes: list[str] = []
     ident = sql.Identifier(role.name)
 
-    def run(statement: sql.Composable, description: str, params: tuple = ()) -> None:
-        conn.execute(statement, params or None)
+    def run(statement: sql.Composable, description: str) -> None:
+        conn.execute(statement)
         changes.append(description)
 
     found = conn.execute(
@@ -81,6 +81,18 @@ def ensure_app_role(conn: psycopg.Connection, role: AppRole) -> list[str]:
             raise RuntimeError(
                 f"database role {role.name} is a superuser or has REPLICATION or BYPASSRLS: an administrator must "
                 f"remove them (ALTER ROLE {role.name} NOSUPERUSER NOREPLICATION NOBYPASSRLS) or choose another name"
+            )
+        (owned,) = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_class WHERE relowner = r.oid)"
+            " + (SELECT count(*) FROM pg_namespace WHERE nspowner = r.oid) FROM pg_roles r WHERE r.rolname = %s",
+            (role.name,),
+        ).fetchone()
+        if owned:
+            # An owner may alter and drop what it owns, whatever is granted; moving ownership needs the privileges
+            # of both roles, which the schema owner does not hold over the app role.
+            raise RuntimeError(
+                f"database role {role.name} owns {owned} table(s), sequence(s) or schema(s) in this database: an "
+                f"administrator must give them to the schema owner (REASSIGN OWNED BY {role.name} TO <owner>)"
             )
         if createdb or createrole or not login:
             run(
