@@ -242,15 +242,45 @@ def test_master_credentials_live_in_secrets_manager(deployed, aws):
     (primary,) = aws("rds", PRIMARY).describe_db_clusters(DBClusterIdentifier=f"{PREFIX}-{PRIMARY}-aurora")[
         "DBClusters"
     ]
+    app_passwords = set()
     for region in REGIONS:
         secrets = aws("secretsmanager", region)
-        (entry,) = [s for s in secrets.list_secrets()["SecretList"] if s["Name"] == f"{PREFIX}-database-master"]
-        secret = json.loads(secrets.get_secret_value(SecretId=entry["ARN"])["SecretString"])
+        listed = {s["Name"]: s for s in secrets.list_secrets()["SecretList"]}
+        master_entry, app_entry = listed[f"{PREFIX}-database-master"], listed[f"{PREFIX}-database-app"]
+        secret = json.loads(secrets.get_secret_value(SecretId=master_entry["ARN"])["SecretString"])
         assert {"username", "password", "host", "port", "dbname", "engine"} <= set(secret)
         assert len(secret["password"]) >= 16
         assert secret["username"] == primary["MasterUsername"]
         # The global writer endpoint, so the same secret stays right after a failover.
         assert secret["host"] == global_cluster["Endpoint"]
+        # The app's own role: its own secret, the same role and password in both regions (the role replicates).
+        app = json.loads(secrets.get_secret_value(SecretId=app_entry["ARN"])["SecretString"])
+        assert app["username"] != secret["username"] and app["password"] != secret["password"]
+        assert len(app["password"]) >= 16 and app["host"] == global_cluster["Endpoint"]
+        app_passwords.add((app["username"], app["password"]))
+        assert master_entry.get("KmsKeyId") == app_entry.get("KmsKeyId")
+        # The web tasks log in as the app role with the app secret only; the migrations task definition alone
+        # gets the master secret (and the app's, to set the role's password).
+        ecs = aws("ecs", region)
+        (service,) = ecs.describe_services(cluster=f"{PREFIX}-{region}-cluster", services=[f"{PREFIX}-{region}-web"])[
+            "services"
+        ]
+        (web,) = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"][
+            "containerDefinitions"
+        ]
+        assert {e["name"]: e["value"] for e in web["environment"]}["DB_USER"] == app["username"]
+        assert [(s["name"], s["valueFrom"].split(":password")[0]) for s in web["secrets"]] == [
+            ("DB_PASSWORD", app_entry["ARN"])
+        ]
+        (migrate,) = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{region}-migrate")["taskDefinition"][
+            "containerDefinitions"
+        ]
+        assert {e["name"]: e["value"] for e in migrate["environment"]}["DB_USER"] == secret["username"]
+        assert {s["name"]: s["valueFrom"].split(":password")[0] for s in migrate["secrets"]} == {
+            "DB_PASSWORD": master_entry["ARN"],
+            "DB_APP_PASSWORD": app_entry["ARN"],
+        }
+    assert len(app_passwords) == 1
 
 
 def test_static_assets_replicate_to_the_secondary(deployed, aws):

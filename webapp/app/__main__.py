@@ -1,4 +1,6 @@
-"""``python -m app`` serves the app with uvicorn; ``python -m app migrate`` runs ``alembic upgrade head``.
+"""``python -m app`` serves the app with uvicorn; ``python -m app migrate`` runs ``alembic upgrade head`` and then,
+with DB_APP_USER and DB_APP_PASSWORD, makes the app's own database role and grants it exactly what it needs
+(app/dbrole.py). Migrate runs as the schema owner (DB_USER, Aurora's master user); the web tasks as the app role.
 
 Options come from the environment (see app/core/config.py and docs/webapp.md): HOST, PORT,
 WEB_CONCURRENCY, GRACEFUL_TIMEOUT, LOG_LEVEL.
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from app import dbrole
 from app.core.config import get_settings
 
 HERE = Path(__file__).resolve().parent.parent
@@ -30,8 +33,36 @@ def migrate() -> None:
     from alembic import command
     from alembic.config import Config
 
-    _settings_or_exit()
+    settings = _settings_or_exit()
     command.upgrade(Config(str(HERE / "alembic.ini")), "head")
+    if settings.db_app_user is not None and settings.db_app_password is not None:
+        grant_app_role(settings, dbrole.AppRole(settings.db_app_user, settings.db_app_password.get_secret_value()))
+
+
+def grant_app_role(settings, role) -> None:  # (Settings, dbrole.AppRole)
+    """Make the app role and its grants exact (one transaction), then make sure its password logs in."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from app.core.config import resolve_password
+    from app.core.db import conninfo
+
+    owner_dsn = conninfo(settings, resolve_password(settings), settings.writer_hosts, read_write=True)
+    try:
+        with psycopg.connect(owner_dsn) as conn:
+            changes = dbrole.ensure_app_role(conn, role)
+    except RuntimeError as exc:
+        sys.exit(f"webapp migrate: {exc}")
+    app_dsn = make_conninfo(owner_dsn, user=role.name, password=role.password)
+    if not dbrole.can_log_in(app_dsn):
+        with psycopg.connect(owner_dsn) as conn:
+            dbrole.set_password(conn, role)
+        changes.append(f"set the password of {role.name}")
+        if not dbrole.can_log_in(app_dsn):
+            sys.exit(f"webapp migrate: {role.name} cannot log in with DB_APP_PASSWORD after setting it")
+    for change in changes:
+        print(f"webapp migrate: {change}", flush=True)
+    print(f"webapp migrate: app role {role.name}: {len(changes)} change(s)", flush=True)
 
 
 def serve() -> None:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     db_user: str = Field("app", validation_alias="DB_USER", min_length=1)
     db_password: SecretStr | None = Field(None, validation_alias="DB_PASSWORD")
     db_secret_arn: str | None = Field(None, validation_alias="DB_SECRET_ARN")
+    # The app's own role, made and granted by `python -m app migrate` (run as the schema owner): both or neither.
+    db_app_user: str | None = Field(None, validation_alias="DB_APP_USER", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_app_password: SecretStr | None = Field(None, validation_alias="DB_APP_PASSWORD")
     db_reader_host: str | None = Field(None, validation_alias="DB_READER_HOST")
     db_writer_host: str | None = Field(None, validation_alias="DB_WRITER_HOST")
     db_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
@@ -110,6 +113,12 @@ class Settings(BaseSettings):
             raise ValueError("set DB_SECRET_ARN (a Secrets Manager secret holding the password) or DB_PASSWORD")
         if self.environment == "production" and self.db_password is not None:
             raise ValueError("APP_ENV=production takes the password from DB_SECRET_ARN only, not DB_PASSWORD")
+        if (self.db_app_user is None) != (self.db_app_password is None):
+            raise ValueError("set DB_APP_USER and DB_APP_PASSWORD together (the app role migrate makes), or neither")
+        if self.db_app_password is not None and len(self.db_app_password.get_secret_value()) < 16:
+            raise ValueError("DB_APP_PASSWORD must be at least 16 characters")
+        if self.db_app_user is not None and self.db_app_user == self.db_user:
+            raise ValueError(f"DB_APP_USER must not be DB_USER ({self.db_user}): migrate runs as the schema owner")
         return self
 
     # -- derived -------------------------------------------------------------------------------
