@@ -94,11 +94,13 @@ def _production(root: Path, **broken: object) -> None:
     _set(root, "group_vars/all/project.yml", deployment_environment="production")
     _set(root, "group_vars/all/database.yml", aurora_deletion_protection=True)
     _set(root, "group_vars/all/logs.yml", log_retention_days=365)
+    _set(root, "group_vars/all/database.yml", app_db_sslmode="verify-full")
     _set(root, "group_vars/all/app.yml", **PRODUCTION_CERTIFICATES)
     for name, value in broken.items():
         relative = {
             "aurora_deletion_protection": "database.yml",
             "log_retention_days": "logs.yml",
+            "app_db_sslmode": "database.yml",
             **dict.fromkeys(PRODUCTION_CERTIFICATES, "app.yml"),
         }.get(name, "monitoring.yml")
         _set(root, f"group_vars/all/{relative}", **{name: value})
@@ -119,6 +121,10 @@ CASES |= {
     "production keeping logs less than a year": (
         lambda root: _production(root, log_retention_days=30),
         "production keeps its task and flow logs at least 365 days. Set log_retention_days: 365",
+    ),
+    "production without verified TLS to the database": (
+        lambda root: _production(root, app_db_sslmode="require"),
+        'app_db_sslmode="require" for deployment_environment=production: production connects to Aurora only with',
     ),
     "production on a reserved domain": (
         lambda root: _production(root, public_zone_name="hawa-production.example.com"),

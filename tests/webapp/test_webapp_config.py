@@ -93,3 +93,19 @@ def test_missing_secret_is_named(sandbox, monkeypatch: pytest.MonkeyPatch) -> No
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf"
     with pytest.raises(RuntimeError, match="DB_SECRET_ARN=arn:aws:secretsmanager:us-east-1:123456789012:secret:nope"):
         resolve_password(Settings(DB_HOST="db", DB_SECRET_ARN=arn))
+
+
+def test_verified_tls_names_the_ca_bundle_libpq_checks_the_server_against(tmp_path) -> None:
+    """Production connects with DB_SSLMODE=verify-full against RDS's CA bundle (roles/compute sets both); a bundle
+    that is not there is refused at start, naming the variable, instead of failing every connection later."""
+    from app.core.db import conninfo
+    from psycopg.conninfo import conninfo_to_dict
+
+    bundle = tmp_path / "rds-global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    settings = make(DB_SSLMODE="verify-full", DB_SSLROOTCERT=str(bundle))
+    parts = conninfo_to_dict(conninfo(settings, "pw", settings.writer_hosts, read_write=True))
+    assert (parts["sslmode"], parts["sslrootcert"]) == ("verify-full", str(bundle))
+    assert "sslrootcert" not in conninfo_to_dict(conninfo(make(), "pw", make().writer_hosts, read_write=True))
+    with pytest.raises(ValidationError, match=f"DB_SSLROOTCERT={tmp_path / 'missing.pem'} does not exist"):
+        make(DB_SSLMODE="verify-full", DB_SSLROOTCERT=str(tmp_path / "missing.pem"))

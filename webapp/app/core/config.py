@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     db_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
         "prefer", validation_alias="DB_SSLMODE"
     )
+    # The CA bundle verify-ca / verify-full check the server's certificate against (the image carries RDS's:
+    # webapp/Dockerfile); None: libpq's default (~/.postgresql/root.crt).
+    db_sslrootcert: str | None = Field(None, validation_alias="DB_SSLROOTCERT", min_length=1)
     # Short bounds so that a dead or failed-over database costs a request seconds, not minutes.
     db_connect_timeout_s: int = Field(2, validation_alias="DB_CONNECT_TIMEOUT", ge=1, le=60)
     db_statement_timeout_ms: int = Field(5000, validation_alias="DB_STATEMENT_TIMEOUT_MS", ge=100, le=600_000)
@@ -117,6 +120,12 @@ class Settings(BaseSettings):
             raise ValueError("set DB_APP_USER and DB_APP_PASSWORD together (the app role migrate makes), or neither")
         if self.db_app_password is not None and len(self.db_app_password.get_secret_value()) < 16:
             raise ValueError("DB_APP_PASSWORD must be at least 16 characters")
+        if self.db_sslmode in ("verify-ca", "verify-full") and self.db_sslrootcert is not None:
+            if not os.path.isfile(self.db_sslrootcert):
+                raise ValueError(
+                    f"DB_SSLROOTCERT={self.db_sslrootcert} does not exist: DB_SSLMODE={self.db_sslmode} checks the "
+                    "server's certificate against it (the image carries RDS's bundle; webapp/Dockerfile)"
+                )
         if self.db_app_user is not None and self.db_app_user == self.db_user:
             raise ValueError(f"DB_APP_USER must not be DB_USER ({self.db_user}): migrate runs as the schema owner")
         return self

@@ -112,6 +112,7 @@ def conninfo(settings: Settings, password: str, hosts: HostList, *, read_write: 
         user=settings.db_user,
         password=password,
         sslmode=settings.db_sslmode,
+        **({"sslrootcert": settings.db_sslrootcert} if settings.db_sslrootcert else {}),
         connect_timeout=settings.db_connect_timeout_s,
         application_name=f"webapp-{settings.region}"[:63],
         options=f"-c statement_timeout={settings.db_statement_timeout_ms}"
