@@ -120,12 +120,12 @@ class Settings(BaseSettings):
             raise ValueError("set DB_APP_USER and DB_APP_PASSWORD together (the app role migrate makes), or neither")
         if self.db_app_password is not None and len(self.db_app_password.get_secret_value()) < 16:
             raise ValueError("DB_APP_PASSWORD must be at least 16 characters")
-        if self.db_sslmode in ("verify-ca", "verify-full") and self.db_sslrootcert is not None:
-            if not os.path.isfile(self.db_sslrootcert):
-                raise ValueError(
-                    f"DB_SSLROOTCERT={self.db_sslrootcert} does not exist: DB_SSLMODE={self.db_sslmode} checks the "
-                    "server's certificate against it (the image carries RDS's bundle; webapp/Dockerfile)"
-                )
+        verifies = self.db_sslmode in ("verify-ca", "verify-full")
+        if verifies and self.db_sslrootcert is not None and not os.path.isfile(self.db_sslrootcert):
+            raise ValueError(
+                f"DB_SSLROOTCERT={self.db_sslrootcert} does not exist: DB_SSLMODE={self.db_sslmode} checks the "
+                "server's certificate against it (the image carries RDS's bundle; webapp/Dockerfile)"
+            )
         if self.db_app_user is not None and self.db_app_user == self.db_user:
             raise ValueError(f"DB_APP_USER must not be DB_USER ({self.db_user}): migrate runs as the schema owner")
         return self
