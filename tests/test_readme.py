@@ -461,6 +461,13 @@ def test_deploy_sh_serves_the_domain_over_tls_and_prints_true_endpoints(deployed
         assert listeners[443]["Certificates"] == [{"CertificateArn": cert["CertificateArn"]}]
         (redirect,) = listeners[80]["DefaultActions"]
         assert redirect["Type"] == "redirect" and redirect["RedirectConfig"]["Protocol"] == "HTTPS", redirect
+        # Route 53 probes it over HTTPS now: checks of that type replaced the HTTP ones (a type cannot change).
+        (check,) = [
+            c
+            for c in route53.list_health_checks()["HealthChecks"]
+            if c["HealthCheckConfig"].get("FullyQualifiedDomainName", "").lower() == alb["DNSName"].lower()
+        ]
+        assert (check["HealthCheckConfig"]["Type"], check["HealthCheckConfig"]["Port"]) == ("HTTPS", 443), check
         # The origin name leads to its own region's ALB.
         target = records[(f"{origin}.", "A")]["AliasTarget"]
         assert target["DNSName"].rstrip(".").lower() == alb["DNSName"].lower(), target

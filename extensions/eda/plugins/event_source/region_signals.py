@@ -214,6 +214,9 @@ class Watcher:
                 HealthCheckId=self._health_check_id
             )["HealthCheckObservations"]
         except Exception as exc:
+            if "NoSuchHealthCheck" in str(exc) and not self.args.get("route53_health_check_id"):
+                # The check it found was replaced (a deploy turned HTTPS on): look it up again at the next poll.
+                self._health_check_id = None
             return {"healthy": None, "detail": f"Route 53 not readable: {_brief(exc)}"}
         ok = sum(1 for o in observations if o["StatusReport"]["Status"].startswith("Success"))
         detail = f"{ok} of {len(observations)} checkers see {self._health_check_id} healthy"
