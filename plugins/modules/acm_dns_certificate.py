@@ -166,6 +166,7 @@ msg:
 """
 
 import contextlib
+import functools
 import hashlib
 import time
 
@@ -192,7 +193,7 @@ RECORDS_TIMEOUT_S = 60
 ISSUED_DELAY_S = 1
 ISSUED_MAX_DELAY_S = 10
 # A certificate just requested may not be readable at once (eventual consistency).
-NEW_CERTIFICATE_READS = 5
+NEW_CERTIFICATE_TIMEOUT_S = 8
 
 
 class CertificateError(Exception):
@@ -349,6 +350,14 @@ def check_matches(name_tag, certificate, domain_name, subject_alternative_names)
     )
 
 
+def describe_if_found(client, arn):
+    """The certificate as described, or None while ACM does not know it (yet, or any more)."""
+    try:
+        return describe_certificate(client, arn)
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return None
+
+
 def request(client, name_tag, domain_name, subject_alternative_names, tags, sleep):
     """RequestCertificate, then the certificate as described; returns its description."""
     params = {
@@ -364,15 +373,20 @@ def request(client, name_tag, domain_name, subject_alternative_names, tags, slee
     for _ in range(2):
         token = idempotency_token(name_tag, domain_name, subject_alternative_names, salt)
         arn = client.request_certificate(aws_retry=True, IdempotencyToken=token, **params)["CertificateArn"]
-        for attempt in range(NEW_CERTIFICATE_READS):
-            try:
-                return describe_certificate(client, arn)
-            except is_boto3_error_code("ResourceNotFoundException"):
-                if attempt < NEW_CERTIFICATE_READS - 1:
-                    sleep(RECORDS_DELAY_S)
-        # ACM answers a token it saw in the last hour with the same certificate, even one deleted since
-        # (state=absent, then present again): request anew with a token of its own.
-        salt = arn
+        try:
+            return wait_until(
+                functools.partial(describe_if_found, client, arn),
+                lambda c: c is not None,
+                f"new certificate {arn} to be readable",
+                NEW_CERTIFICATE_TIMEOUT_S,
+                delay=RECORDS_DELAY_S,
+                state=lambda c: "not found",
+                sleep=sleep,
+            )
+        except WaitTimeout:
+            # ACM answers a token it saw in the last hour with the same certificate, even one deleted since
+            # (state=absent, then present again): request anew with a token of its own.
+            salt = arn
     raise CertificateError(f"ACM returned certificate {arn} for a new request, but it cannot be described")
 
 
