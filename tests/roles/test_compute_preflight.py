@@ -22,7 +22,7 @@ PLAY = """
         compute_vpc_id: vpc-0a1b2c3d
         compute_public_subnet_ids: [subnet-01, subnet-02]
         compute_private_subnet_ids: [subnet-03, subnet-04]
-        compute_alb_security_group_id: sg-01
+        compute_alb_security_group_ids: [sg-01]
         compute_app_security_group_id: sg-02
         compute_db_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:db-app-AbCdEf
         compute_db_master_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:db-master-AbCdEf
