@@ -55,12 +55,14 @@ CASES = {
         lambda root: _write(
             root,
             "group_vars/all/networking.yml",
-            'region_nat_gateway_mode: per_az\nregion_flow_logs_enabled: "false"\n',
+            'region_nat_gateway_mode: per_az\nregion_flow_logs_enabled: "false"\nalb_ingress_cidrs: [127.0.0.1/32]\n',
         ),
         "'region_flow_logs_enabled' is \"false\" (str), not a boolean",
     ),
     "missing variable": (
-        lambda root: _write(root, "group_vars/all/networking.yml", "region_flow_logs_enabled: true\n"),
+        lambda root: _write(
+            root, "group_vars/all/networking.yml", "region_flow_logs_enabled: true\nalb_ingress_cidrs: [127.0.0.1/32]\n"
+        ),
         "variable 'region_nat_gateway_mode' is not defined",
     ),
     "bad role name": (
@@ -70,6 +72,15 @@ CASES = {
     "request_certificates not a boolean": (
         lambda root: _set(root, "group_vars/all/app.yml", request_certificates="yes"),
         "'request_certificates' is \"yes\" (str), not a boolean",
+    ),
+    "an ALB ingress address that is not a CIDR": (
+        lambda root: _set(root, "group_vars/all/networking.yml", alb_ingress_cidrs=["127.0.0.1"]),
+        'alb_ingress_cidrs=["127.0.0.1"] must be a list of IPv4 networks in CIDR form',
+    ),
+    "a watching failover controller that cannot reach the ALBs": (
+        # The sandbox's controller is automatic; production's notifies, and is held to the same.
+        lambda root: _set(root, "group_vars/all/networking.yml", alb_ingress_cidrs=[]),
+        "Add the controller's egress address to alb_ingress_cidrs",
     ),
     "log retention CloudWatch Logs does not accept": (
         lambda root: _set(root, "group_vars/all/logs.yml", log_retention_days=42),
@@ -172,6 +183,8 @@ def test_unreachable_endpoint_names_the_fix(tmp_path):
 PRODUCTION = REPO_ROOT / "inventories" / "production" / "hosts.yml"
 # site.yml's own switch, and no STS call: these runs never reach AWS.
 DEPLOYMENT = {"validate_inventory_production_safeguards": True, "validate_inventory_check_endpoint": False}
+# The failover controller's egress address, which production's watching controller needs admitted to the ALBs.
+CONTROLLER = ["203.0.113.10/32"]
 
 
 def test_site_yml_turns_the_production_safeguards_on_and_teardown_and_failover_do_not() -> None:
@@ -196,15 +209,29 @@ def test_the_production_inventory_names_what_a_user_must_set() -> None:
 
 
 def test_the_production_inventory_passes_with_the_recipients_domain_and_certificates_a_user_gives() -> None:
+    given = {"alarm_notification_emails": ["oncall@example.com"], "alb_ingress_cidrs": CONTROLLER} | PRODUCTION_CERTIFICATES
+    run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
+    assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
+
+
+def test_the_production_inventory_asks_for_the_failover_controllers_address() -> None:
     given = {"alarm_notification_emails": ["oncall@example.com"]} | PRODUCTION_CERTIFICATES
     run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
+    messages = "\n".join(run.failure_messages())
+    assert run.returncode != 0 and "failover_automation_mode=notify with alb_ingress_cidrs=[]" in messages, messages
+    off = given | {"failover_automation_mode": "off"}
+    run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | off)
     assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
 
 
 def test_the_production_inventory_needs_no_certificates_it_requests_itself_but_refuses_none_without() -> None:
     """request_certificates (on in production) makes site.yml request them: no ARNs needed. Turned off, the
     deployment must bring its own, and is refused naming both ways."""
-    given = {"alarm_notification_emails": ["oncall@example.com"], "public_zone_name": PRODUCTION_DOMAIN}
+    given = {
+        "alarm_notification_emails": ["oncall@example.com"],
+        "public_zone_name": PRODUCTION_DOMAIN,
+        "alb_ingress_cidrs": CONTROLLER,
+    }
     run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
     assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
     off = DEPLOYMENT | given | {"request_certificates": False}
