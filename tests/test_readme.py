@@ -330,11 +330,43 @@ def test_app_runs_behind_a_load_balancer(deployed, aws, region):
 
 
 @pytest.mark.parametrize("region", REGIONS)
-def test_the_load_balancer_serves_only_through_the_edge(deployed, sandbox, region):
-    """Straight to the ALB: 403 without CloudFront's origin-verify header, but the health paths answer (Route 53
-    and the failover controller probe them); through the edge the same request is served."""
+def test_the_load_balancer_serves_only_through_the_edge(deployed, sandbox, aws, region):
+    """Two layers. The ALB's security groups admit only CloudFront's and Route 53's prefix lists and the
+    inventory's alb_ingress_cidrs (this machine, 127.0.0.1): from any other address nothing answers. From an
+    admitted address: 403 without CloudFront's origin-verify header, but the health paths answer (Route 53 and the
+    failover controller probe them); through the edge the same request is served."""
+    ec2 = aws("ec2", region)
+    (alb,) = [
+        lb
+        for lb in aws("elbv2", region).describe_load_balancers()["LoadBalancers"]
+        if lb["LoadBalancerName"].startswith(f"{PREFIX}-{region}-alb")
+    ]
+    lists = {
+        pl["PrefixListName"]: pl["PrefixListId"]
+        for pl in ec2.describe_managed_prefix_lists()["PrefixLists"]
+        if pl["OwnerId"] == "AWS"
+    }
+    groups = ec2.describe_security_groups(GroupIds=alb["SecurityGroups"])["SecurityGroups"]
+    sources = {
+        (rule["FromPort"], source)
+        for group in groups
+        for rule in group["IpPermissions"]
+        for source in [p["PrefixListId"] for p in rule["PrefixListIds"]] + [r["CidrIp"] for r in rule["IpRanges"]]
+    }
+    cloudfront = lists["com.amazonaws.global.cloudfront.origin-facing"]
+    route53 = lists[f"com.amazonaws.{region}.route53-healthchecks"]
+    assert sources == {
+        (443, cloudfront), (80, cloudfront), (80, route53), (443, route53), (80, "127.0.0.1/32"), (443, "127.0.0.1/32")
+    }  # fmt: skip
+
     names = sandbox_control(sandbox, "GET", "")["names"]
     (listener,) = [target for name, target in names.items() if name.startswith(f"{PREFIX}-{region}-alb")]
+    host, port = listener.rsplit(":", 1)
+    # Another address of this machine, outside alb_ingress_cidrs: the connection is dropped, as on AWS.
+    with socket.create_connection((host, int(port)), timeout=2, source_address=("127.0.0.9", 0)) as outsider:
+        outsider.sendall(b"GET /health/ready HTTP/1.1\r\nHost: alb\r\nConnection: close\r\n\r\n")
+        with pytest.raises(TimeoutError):
+            outsider.recv(1)
     status, body = _edge(sandbox, "GET", "/api/status", base=f"http://{listener}")
     assert status == 403 and "only through the CDN" in body["error"], (status, body)
     assert _edge(sandbox, "GET", "/health/ready", base=f"http://{listener}")[0] == 200
