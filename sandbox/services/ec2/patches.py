@@ -1,21 +1,37 @@
-"""DescribeTags reports NAT gateways with the resource type ``natgateway``, as AWS does.
+"""EC2: where the sandbox corrects moto's EC2 API (moto fidelity).
 
-moto reports ``nat-gateway``, so a ``resource-type=natgateway`` filter (which
-amazon.aws.ec2_vpc_nat_gateway uses to read a gateway's tags) finds nothing and the module
-re-applies the tags on every run: changed=true forever. Fixing the emulator, not the
-playbook, keeps the playbook exactly what runs against real AWS.
+- ``NAT gateway tags``: DescribeTags reports NAT gateways with the resource type ``natgateway``, as AWS
+  does. moto reports ``nat-gateway``, so a ``resource-type=natgateway`` filter (which
+  amazon.aws.ec2_vpc_nat_gateway uses to read a gateway's tags) finds nothing and the module re-applies
+  the tags on every run: changed=true forever. Fixing the emulator, not the playbook, keeps the playbook
+  exactly what runs against real AWS.
+- ``AWS-managed prefix lists``: every region has ``com.amazonaws.global.cloudfront.origin-facing``
+  (MaxEntries 55, its weight in a security group) and ``com.amazonaws.<region>.route53-healthchecks``
+  (MaxEntries 25), owner ``AWS``, IPv4, as DescribeManagedPrefixLists and GetManagedPrefixListEntries
+  show them on AWS. Their entries are the loopback addresses the sandbox's edge and Route 53 checker
+  connect from (sandbox/config.py), so that a security group rule naming the list admits exactly them
+  at the sandbox's ALB listeners (sandbox/services/elbv2/access.py). moto made the CloudFront list with
+  AWS's public CIDRs and no MaxEntries or Version, and had no Route 53 list.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sandbox import patches
+from sandbox import config, patches
 
 AWS_RESOURCE_TYPE = "natgateway"
 
+CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
+CLOUDFRONT_WEIGHT = 55
+ROUTE53_HEALTHCHECKS_WEIGHT = 25
 
-def install(_app: Any) -> None:
+
+def route53_healthchecks(region: str) -> str:
+    return f"com.amazonaws.{region}.route53-healthchecks"
+
+
+def _nat_gateway_tags() -> None:
     from moto.ec2 import utils
 
     # tags.py imported this dict object itself, so mutate it in place rather than rebinding.
@@ -27,3 +43,52 @@ def install(_app: Any) -> None:
         where="moto.ec2.utils.EC2_PREFIX_TO_RESOURCE",
         owner=__name__,
     )
+
+
+# -- AWS-managed prefix lists --------------------------------------------------------------------------
+
+
+def _managed_lists(region: str) -> dict[str, tuple[str, int]]:
+    """name -> (the one source address it holds, MaxEntries)."""
+    return {
+        CLOUDFRONT_ORIGIN_FACING: (config.EDGE_SOURCE, CLOUDFRONT_WEIGHT),
+        route53_healthchecks(region): (config.ROUTE53_CHECKER_SOURCE, ROUTE53_HEALTHCHECKS_WEIGHT),
+    }
+
+
+def sandbox_managed_lists(backend: Any) -> None:
+    """Make one regional EC2 backend's CloudFront and Route 53 lists the sandbox's (idempotent)."""
+    region = backend.region_name
+    by_name = {pl.prefix_list_name: pl for pl in list(backend.managed_prefix_lists.values())}
+    for name, (source, weight) in _managed_lists(region).items():
+        pl = by_name.get(name)
+        if pl is None:
+            pl = backend.create_managed_prefix_list(
+                address_family="IPv4", entry=[], prefix_list_name=name, owner_id="AWS"
+            )
+        pl.address_family = "IPv4"
+        pl.max_entries = weight
+        pl.version = 1
+        pl.entries = {1: [{"Cidr": f"{source}/32"}]}
+        # AWS-managed lists' ARNs name the owner "aws": arn:aws:ec2:us-east-1:aws:prefix-list/pl-3b927c52.
+        pl.prefix_list_arn = f"arn:aws:ec2:{region}:aws:prefix-list/{pl.id}"
+
+
+def _managed_prefix_lists() -> None:
+    from moto.ec2 import ec2_backends
+    from moto.ec2.models.managed_prefixes import ManagedPrefixListBackend
+
+    @patches.wraps(ManagedPrefixListBackend, "create_default_pls", owner=__name__)
+    def create_default_pls(original: Any, self: Any) -> None:
+        original(self)
+        sandbox_managed_lists(self)
+
+    # Backends made before the patch (none in a fresh server) get the lists now.
+    for regional in list(ec2_backends.values()):
+        for backend in list(regional.values()):
+            sandbox_managed_lists(backend)
+
+
+def install(_app: Any) -> None:
+    _nat_gateway_tags()
+    _managed_prefix_lists()
