@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox import httpclient, runtime
+from sandbox import config, httpclient, runtime
 
 log = logging.getLogger("sandbox.route53")
 
@@ -196,7 +196,7 @@ async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
             f"{name}:{port}).",
         )
     try:
-        conn = await httpclient.connect(addr, CONNECT_TIMEOUT_S)
+        conn = await httpclient.connect(addr, CONNECT_TIMEOUT_S, config.ROUTE53_CHECKER_SOURCE)
     except TimeoutError:
         return Probe(
             False,
