@@ -1,0 +1,59 @@
+"""AWS-managed prefix lists (sandbox/services/ec2/patches.py): CloudFront's origin-facing list and Route 53's
+health checkers' list exist in every region, in AWS's shapes, holding the sandbox's edge and checker sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import botocore.session
+import pytest
+
+from sandbox import config
+
+LISTS = {
+    "com.amazonaws.global.cloudfront.origin-facing": (55, config.EDGE_SOURCE),
+    "com.amazonaws.{region}.route53-healthchecks": (25, config.ROUTE53_CHECKER_SOURCE),
+}
+
+
+def _members(shape: str) -> set[str]:
+    return set(botocore.session.get_session().get_service_model("ec2").shape_for(shape).members)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "us-west-2"])
+@pytest.mark.parametrize("template", sorted(LISTS))
+def test_managed_list_by_name_in_aws_shape(aws: Callable[..., Any], region: str, template: str) -> None:
+    ec2 = aws("ec2", region)
+    name = template.format(region=region)
+    weight, source = LISTS[template]
+    found = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": [name]}])["PrefixLists"]
+    assert len(found) == 1
+    pl = found[0]
+    assert set(pl) <= _members("ManagedPrefixList")
+    assert pl["PrefixListId"].startswith("pl-")
+    assert {k: pl[k] for k in ("PrefixListName", "OwnerId", "AddressFamily", "MaxEntries", "State", "Version")} == {
+        "PrefixListName": name,
+        "OwnerId": "AWS",
+        "AddressFamily": "IPv4",
+        "MaxEntries": weight,
+        "State": "create-complete",
+        "Version": 1,
+    }
+    assert pl["PrefixListArn"] == f"arn:aws:ec2:{region}:aws:prefix-list/{pl['PrefixListId']}"
+    # By id too, and its entries: the one loopback address the sandbox's client connects from.
+    by_id = ec2.describe_managed_prefix_lists(PrefixListIds=[pl["PrefixListId"]])["PrefixLists"]
+    assert [p["PrefixListName"] for p in by_id] == [name]
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=pl["PrefixListId"])["Entries"]
+    assert entries == [{"Cidr": f"{source}/32"}]
+    assert all(set(entry) <= _members("PrefixListEntry") for entry in entries)
+
+
+def test_owner_filter_lists_the_aws_managed_lists(aws: Callable[..., Any]) -> None:
+    ec2 = aws("ec2", "eu-west-1")
+    names = {
+        pl["PrefixListName"]
+        for pl in ec2.describe_managed_prefix_lists(Filters=[{"Name": "owner-id", "Values": ["AWS"]}])["PrefixLists"]
+    }
+    assert {"com.amazonaws.global.cloudfront.origin-facing", "com.amazonaws.eu-west-1.route53-healthchecks"} <= names
+    assert "com.amazonaws.us-east-1.route53-healthchecks" not in names
