@@ -428,7 +428,8 @@ def test_both_unhealthy_answers_the_primary_and_simple_records_answer_plainly(
 
 @pytest.fixture
 def alb(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
-    """An Application Load Balancer in us-east-1 with no listener and no target group."""
+    """An Application Load Balancer in us-east-1 with no listener and no target group, whose security group
+    admits Route 53's health checkers (their AWS-managed prefix list), as an ALB they probe must."""
     ec2, elbv2 = aws("ec2"), aws("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -437,9 +438,22 @@ def alb(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
         ]
         for i, az in enumerate("ab")
     ]
-    lb = elbv2.create_load_balancer(Name=f"hc-{uuid.uuid4().hex[:8]}", Subnets=subnets)["LoadBalancers"][0]
+    checkers = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": ["com.amazonaws.us-east-1.route53-healthchecks"]}]
+    )["PrefixLists"][0]["PrefixListId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="alb-route53", Description="Route 53 health checkers")
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "PrefixListIds": [{"PrefixListId": checkers}]}
+        ],
+    )
+    lb = elbv2.create_load_balancer(
+        Name=f"hc-{uuid.uuid4().hex[:8]}", Subnets=subnets, SecurityGroups=[group["GroupId"]]
+    )["LoadBalancers"][0]
     yield lb
     elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    ec2.delete_security_group(GroupId=group["GroupId"])
     for subnet in subnets:
         ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
