@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox.config import SandboxConfig
+from sandbox.config import ROUTE53_CHECKER_SOURCE, SandboxConfig
 from tests.support import sandbox_control as control
 
 SPEEDUP = 20  # RequestInterval 10 s -> 0.5 s
@@ -144,7 +144,7 @@ def test_healthy_endpoint_reports_success_observations(
     assert isinstance(first["StatusReport"]["CheckedTime"], datetime.datetime)
     age = datetime.datetime.now(datetime.UTC) - first["StatusReport"]["CheckedTime"]
     assert age < datetime.timedelta(seconds=10)
-    assert first["IPAddress"] == "127.0.0.1"
+    assert first["IPAddress"] == ROUTE53_CHECKER_SOURCE  # the address its probes come from
     assert state(sandbox, check_id)["healthy"] is True
 
 

@@ -75,7 +75,7 @@ AWS_ALIAS_TTL_S = 60
 METRIC_REGION = "us-east-1"
 METRIC_PERIOD_S = 60.0
 MAX_ALIAS_DEPTH = 8
-CHECKER_IP = "127.0.0.1"
+CHECKER_IP = config.ROUTE53_CHECKER_SOURCE  # GetHealthCheckStatus: the address the probes come from
 USER_AGENT = "Amazon-Route53-Health-Check-Service (ref sandbox; report http://amzn.to/1vsZADi)"
 SPEEDUP_ENV = "SANDBOX_HEALTH_CHECK_SPEEDUP"
 
