@@ -57,3 +57,45 @@ def test_owner_filter_lists_the_aws_managed_lists(aws: Callable[..., Any]) -> No
     }
     assert {"com.amazonaws.global.cloudfront.origin-facing", "com.amazonaws.eu-west-1.route53-healthchecks"} <= names
     assert "com.amazonaws.us-east-1.route53-healthchecks" not in names
+
+
+def _list_id(ec2: Any, name: str) -> str:
+    found = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": [name]}])["PrefixLists"]
+    return str(found[0]["PrefixListId"])
+
+
+def test_a_prefix_list_counts_as_its_max_entries_against_the_rules_quota(aws: Callable[..., Any]) -> None:
+    ec2 = aws("ec2", "us-east-1")
+    cloudfront = _list_id(ec2, "com.amazonaws.global.cloudfront.origin-facing")
+    route53 = _list_id(ec2, "com.amazonaws.us-east-1.route53-healthchecks")
+    vpc = ec2.create_vpc(CidrBlock="10.84.0.0/16")["Vpc"]["VpcId"]
+    edge = ec2.create_security_group(VpcId=vpc, GroupName="edge", Description="edge")["GroupId"]
+    checkers = ec2.create_security_group(VpcId=vpc, GroupName="checkers", Description="checkers")["GroupId"]
+
+    def allow(group: str, **source: Any) -> None:
+        ec2.authorize_security_group_ingress(
+            GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, **source}]
+        )
+
+    def sources(group: str) -> list[Any]:
+        permissions = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+        return [s for p in permissions for s in p.get("IpRanges", []) + p.get("PrefixListIds", [])]
+
+    try:
+        allow(edge, PrefixListIds=[{"PrefixListId": cloudfront}])  # 55
+        allow(edge, IpRanges=[{"CidrIp": f"198.51.100.{i}/32"} for i in range(5)])  # 60: the quota, reached
+        allow(edge, Ipv6Ranges=[{"CidrIpv6": "2001:db8::/64"}])  # IPv6 rules are counted apart
+        with pytest.raises(ec2.exceptions.ClientError) as refused:
+            allow(edge, IpRanges=[{"CidrIp": "198.51.100.200/32"}])
+        assert refused.value.response["Error"]["Code"] == "RulesPerSecurityGroupLimitExceeded"
+        with pytest.raises(ec2.exceptions.ClientError) as refused:
+            allow(edge, PrefixListIds=[{"PrefixListId": route53}])
+        assert refused.value.response["Error"]["Code"] == "RulesPerSecurityGroupLimitExceeded"
+        assert len(sources(edge)) == 6  # nothing of the refused calls was added
+        # Route 53's checkers (25) need a group of their own, as production gives them.
+        allow(checkers, PrefixListIds=[{"PrefixListId": route53}])
+        assert sources(checkers) == [{"PrefixListId": route53}]
+    finally:
+        ec2.delete_security_group(GroupId=edge)
+        ec2.delete_security_group(GroupId=checkers)
+        ec2.delete_vpc(VpcId=vpc)

@@ -12,6 +12,11 @@
   connect from (sandbox/config.py), so that a security group rule naming the list admits exactly them
   at the sandbox's ALB listeners (sandbox/services/elbv2/access.py). moto made the CloudFront list with
   AWS's public CIDRs and no MaxEntries or Version, and had no Route 53 list.
+- ``prefix list weights``: a rule that references a prefix list counts as the list's MaxEntries rules
+  against the 60 inbound (and 60 outbound) rules of a VPC security group, IPv4 and IPv6 rules counted
+  apart, as the VPC quotas page documents; AuthorizeSecurityGroupIngress / Egress past it fail with
+  ``RulesPerSecurityGroupLimitExceeded`` and add nothing. So CloudFront's list (55) and Route 53's (25)
+  cannot share one group, on AWS or here. moto counted a prefix-list rule as one.
 """
 
 from __future__ import annotations
@@ -89,6 +94,56 @@ def _managed_prefix_lists() -> None:
             sandbox_managed_lists(backend)
 
 
+# -- prefix list weights --------------------------------------------------------------------------------
+
+RULES_PER_VPC_GROUP = 60  # per direction and address family (the default quota)
+
+
+def _rule_weight(backend: Any, rule: Any) -> tuple[str, int]:
+    """(address family, how many rules it counts as)."""
+    if rule.prefix_list_id:
+        pl = backend.managed_prefix_lists.get(rule.prefix_list_id)
+        if pl is None:
+            return "IPv4", 1
+        try:
+            weight = int(pl.max_entries) if pl.max_entries is not None else 1
+        except (TypeError, ValueError):
+            weight = 1
+        return pl.address_family or "IPv4", weight
+    return ("IPv6" if rule.ip_range.get("CidrIpv6") else "IPv4"), 1
+
+
+def over_quota(backend: Any, group: Any, rules: list[Any]) -> bool:
+    if not group.vpc_id:
+        return False
+    totals: dict[str, int] = {}
+    for rule in rules:
+        family, weight = _rule_weight(backend, rule)
+        totals[family] = totals.get(family, 0) + weight
+    return any(total > RULES_PER_VPC_GROUP for total in totals.values())
+
+
+def _prefix_list_weights() -> None:
+    from moto.ec2.exceptions import RulesPerSecurityGroupLimitExceededError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    def weighed(attribute: str, rules_of: str) -> None:
+        @patches.wraps(SecurityGroupBackend, attribute, owner=__name__)
+        def authorize(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
+            added, group = original(self, *args, **kwargs)
+            rules = getattr(group, rules_of)
+            if over_quota(self, group, rules):
+                for rule in added:
+                    if rule in rules:
+                        rules.remove(rule)
+                raise RulesPerSecurityGroupLimitExceededError()
+            return added, group
+
+    weighed("authorize_security_group_ingress", "ingress_rules")
+    weighed("authorize_security_group_egress", "egress_rules")
+
+
 def install(_app: Any) -> None:
     _nat_gateway_tags()
     _managed_prefix_lists()
+    _prefix_list_weights()
