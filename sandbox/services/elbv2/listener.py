@@ -13,6 +13,11 @@ the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it n
   (re-chunked when the target gave no length), with back-pressure from slow clients. Pipelined
   requests are answered in order. Client connections idle for ``idle_timeout.timeout_seconds`` are
   closed, as ALB does. WebSocket/``Upgrade`` requests are not supported (answered 400).
+- **Security groups.** Each accepted connection is checked against the load balancer's security groups
+  (``admits``: sandbox/services/elbv2/access.py); a client no ingress rule admits is never read or
+  answered, as AWS drops its SYN, and its connection is closed when the client closes it or after
+  ``HOLD_S`` (``Balancer._sweep_held``). The edge and Route 53's checkers connect from their own loopback
+  addresses (sandbox/config.py), which the AWS-managed prefix lists hold.
 - **Routing** as an ALB does it: rules by priority (path-pattern, host-header, http-header,
   http-request-method, query-string and source-ip conditions; ``*`` and ``?`` wildcards), then the
   default action. ``forward`` (one target group, or a weighted ``ForwardConfig``) goes round robin to
