@@ -270,19 +270,20 @@ def test_route53_checkers_are_admitted_by_their_prefix_list(
     )["HealthCheck"]["Id"]
 
     def state() -> dict[str, Any]:
-        return next(c for c in control(sandbox, "GET", "route53")["health_checks"] if c["id"] == check)
+        """The checker's record of the check ({} until its first probe is scheduled)."""
+        return next((c for c in control(sandbox, "GET", "route53")["health_checks"] if c["id"] == check), {})
 
     try:
-        _wait("the health check healthy", lambda: state()["healthy"] and state()["last_checked"], timeout=15)
+        _wait("the health check healthy", lambda: (s := state()).get("healthy") and s.get("last_checked"), timeout=15)
         # Without the Route 53 group the checkers get no answer, and the check fails.
         site.elb.set_security_groups(LoadBalancerArn=site.lb_arn, SecurityGroups=[site.cloudfront_group])
         try:
-            _wait("the health check unhealthy", lambda: not state()["healthy"], timeout=15)
+            _wait("the health check unhealthy", lambda: state().get("healthy") is False, timeout=15)
         finally:
             site.elb.set_security_groups(
                 LoadBalancerArn=site.lb_arn, SecurityGroups=[site.cloudfront_group, site.route53_group]
             )
-        _wait("the health check healthy again", lambda: state()["healthy"], timeout=15)
+        _wait("the health check healthy again", lambda: state().get("healthy"), timeout=15)
     finally:
         route53.delete_health_check(HealthCheckId=check)
         control(sandbox, "POST", "route53", {"speedup": 1})
