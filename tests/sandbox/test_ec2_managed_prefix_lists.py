@@ -71,6 +71,7 @@ def test_a_prefix_list_counts_as_its_max_entries_against_the_rules_quota(aws: Ca
     vpc = ec2.create_vpc(CidrBlock="10.84.0.0/16")["Vpc"]["VpcId"]
     edge = ec2.create_security_group(VpcId=vpc, GroupName="edge", Description="edge")["GroupId"]
     checkers = ec2.create_security_group(VpcId=vpc, GroupName="checkers", Description="checkers")["GroupId"]
+    two_ports = ec2.create_security_group(VpcId=vpc, GroupName="two-ports", Description="two ports")["GroupId"]
 
     def allow(group: str, **source: Any) -> None:
         ec2.authorize_security_group_ingress(
@@ -95,7 +96,55 @@ def test_a_prefix_list_counts_as_its_max_entries_against_the_rules_quota(aws: Ca
         # Route 53's checkers (25) need a group of their own, as production gives them.
         allow(checkers, PrefixListIds=[{"PrefixListId": route53}])
         assert sources(checkers) == [{"PrefixListId": route53}]
+        # Each rule naming a list counts: CloudFront's on two ports is 110. AWS refuses the whole call.
+        with pytest.raises(ec2.exceptions.ClientError) as refused:
+            ec2.authorize_security_group_ingress(
+                GroupId=two_ports,
+                IpPermissions=[
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": port,
+                        "ToPort": port,
+                        "PrefixListIds": [{"PrefixListId": cloudfront}],
+                    }
+                    for port in (80, 443)
+                ],
+            )
+        assert refused.value.response["Error"]["Code"] == "RulesPerSecurityGroupLimitExceeded"
+        assert sources(two_ports) == []
     finally:
-        ec2.delete_security_group(GroupId=edge)
-        ec2.delete_security_group(GroupId=checkers)
+        for group in (edge, checkers, two_ports):
+            ec2.delete_security_group(GroupId=group)
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_a_prefix_list_rule_keeps_its_description(aws: Callable[..., Any]) -> None:
+    ec2 = aws("ec2", "us-east-1")
+    cloudfront = _list_id(ec2, "com.amazonaws.global.cloudfront.origin-facing")
+    vpc = ec2.create_vpc(CidrBlock="10.85.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="described", Description="described")["GroupId"]
+    try:
+        ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "PrefixListIds": [{"PrefixListId": cloudfront, "Description": "CloudFront"}],
+                    "IpRanges": [{"CidrIp": "198.51.100.7/32", "Description": "operator"}],
+                }
+            ],
+        )
+        permissions = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]
+        assert len(permissions) == 1
+        assert permissions[0]["PrefixListIds"] == [{"PrefixListId": cloudfront, "Description": "CloudFront"}]
+        assert permissions[0]["IpRanges"] == [{"CidrIp": "198.51.100.7/32", "Description": "operator"}]
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+        described = {
+            r.get("PrefixListId") or r.get("CidrIpv4"): r.get("Description") for r in rules["SecurityGroupRules"]
+        }
+        assert described[cloudfront] == "CloudFront" and described["198.51.100.7/32"] == "operator"
+    finally:
+        ec2.delete_security_group(GroupId=group)
         ec2.delete_vpc(VpcId=vpc)

@@ -14,9 +14,14 @@
   AWS's public CIDRs and no MaxEntries or Version, and had no Route 53 list.
 - ``prefix list weights``: a rule that references a prefix list counts as the list's MaxEntries rules
   against the 60 inbound (and 60 outbound) rules of a VPC security group, IPv4 and IPv6 rules counted
-  apart, as the VPC quotas page documents; AuthorizeSecurityGroupIngress / Egress past it fail with
-  ``RulesPerSecurityGroupLimitExceeded`` and add nothing. So CloudFront's list (55) and Route 53's (25)
+  apart, as the VPC quotas page documents, for each rule that names the list (one per port range);
+  AuthorizeSecurityGroupIngress / Egress past it fail with ``RulesPerSecurityGroupLimitExceeded`` and add
+  none of the call's permissions. So CloudFront's list (55) and Route 53's (25)
   cannot share one group, on AWS or here. moto counted a prefix-list rule as one.
+- ``prefix list rule descriptions``: a rule's ``PrefixListIds[].Description`` is kept and shown by
+  DescribeSecurityGroups (``IpPermissions[].PrefixListIds[]``) and DescribeSecurityGroupRules
+  (``Description``), as for CIDR rules. moto dropped it, so amazon.aws.ec2_security_group's second run
+  over a rule with ``ip_prefix`` and ``rule_desc`` tried to update the description and failed.
 """
 
 from __future__ import annotations
@@ -125,25 +130,73 @@ def over_quota(backend: Any, group: Any, rules: list[Any]) -> bool:
 
 def _prefix_list_weights() -> None:
     from moto.ec2.exceptions import RulesPerSecurityGroupLimitExceededError
-    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.responses.security_groups import SecurityGroups
 
-    def weighed(attribute: str, rules_of: str) -> None:
-        @patches.wraps(SecurityGroupBackend, attribute, owner=__name__)
-        def authorize(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
-            added, group = original(self, *args, **kwargs)
-            rules = getattr(group, rules_of)
-            if over_quota(self, group, rules):
-                for rule in added:
-                    if rule in rules:
-                        rules.remove(rule)
+    def weighed(action: str, rules_of: str) -> None:
+        # On the API action, not the backend method: one call may carry several IpPermissions (moto adds
+        # them one by one), and AWS refuses the whole call, adding none of them.
+        @patches.wraps(SecurityGroups, action, owner=__name__)
+        def authorize(original: Any, self: Any) -> Any:
+            name_or_id = self._get_param("GroupId") or self._get_param("GroupName")
+            group = self.ec2_backend.get_security_group_by_name_or_id(name_or_id) if name_or_id else None
+            before = list(getattr(group, rules_of)) if group is not None else []
+            result = original(self)
+            if group is not None and over_quota(self.ec2_backend, group, getattr(group, rules_of)):
+                getattr(group, rules_of)[:] = before
                 raise RulesPerSecurityGroupLimitExceededError()
-            return added, group
+            return result
 
     weighed("authorize_security_group_ingress", "ingress_rules")
     weighed("authorize_security_group_egress", "egress_rules")
+
+
+# -- prefix list rule descriptions ----------------------------------------------------------------------
+
+
+def _prefix_list_descriptions() -> None:
+    import inspect
+
+    from moto.ec2.models.security_groups import GroupedSecurityRuleView, SecurityGroup, SecurityGroupRule
+
+    signature = inspect.signature(SecurityGroupRule.__init__)
+
+    @patches.wraps(SecurityGroupRule, "__init__", owner=__name__)
+    def init(original: Any, self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        given = signature.bind(self, *args, **kwargs).arguments.get("prefix_list_id")
+        self.prefix_list_description = given.get("Description") if isinstance(given, dict) else None
+
+    def description(self: Any) -> str | None:
+        if self.ip_range:
+            return self.ip_range.get("Description")
+        return getattr(self, "prefix_list_description", None)
+
+    patches.patch(SecurityGroupRule, "description", property(description), owner=__name__)
+
+    def flattened_rules(self: Any, rules: list[Any]) -> list[Any]:
+        """moto's grouping of rules by (ports, protocol) into IpPermissions, with prefix-list descriptions."""
+        views: dict[tuple[Any, Any, Any], Any] = {}
+        for rule in rules:
+            key = (rule.from_port, rule.to_port, rule.ip_protocol)
+            view = views.get(key)
+            if view is None:
+                view = views[key] = GroupedSecurityRuleView(rule.from_port, rule.to_port, rule.ip_protocol)
+            if rule.ip_range:
+                view.all_ip_ranges.append(rule.ip_range)
+            if rule.source_group:
+                view.source_groups.append(rule.source_group)
+            if rule.prefix_list_id:
+                entry = {"PrefixListId": rule.prefix_list_id}
+                if getattr(rule, "prefix_list_description", None):
+                    entry["Description"] = rule.prefix_list_description
+                view.prefix_list_ids.append(entry)
+        return list(views.values())
+
+    patches.patch(SecurityGroup, "_flattened_rules", flattened_rules, owner=__name__)
 
 
 def install(_app: Any) -> None:
     _nat_gateway_tags()
     _managed_prefix_lists()
     _prefix_list_weights()
+    _prefix_list_descriptions()
