@@ -16,6 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 4566
 HOST = "127.0.0.1"
 
+# The loopback source addresses the sandbox's own AWS-side clients connect from, so that an ALB's
+# security groups can tell them apart as AWS's do (Linux accepts any 127.0.0.0/8 source). They are the
+# entries of the AWS-managed prefix lists (sandbox/services/ec2/patches.py). Everything else - tests,
+# operators' tools, the failover controller, SNS deliveries - connects from HOST.
+EDGE_SOURCE = "127.0.0.2"  # CloudFront's edge (sandbox/edge/): com.amazonaws.global.cloudfront.origin-facing
+ROUTE53_CHECKER_SOURCE = "127.0.0.3"  # Route 53's health checkers: com.amazonaws.<region>.route53-healthchecks
+
 # Fake credentials: moto accepts any, and they are not secrets. They are fixed so
 # that `make sandbox-env` prints the same lines every time.
 ACCESS_KEY_ID = "AKIASANDBOXEXAMPLE00"

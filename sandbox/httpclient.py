@@ -32,10 +32,15 @@ class Conn:
             self.writer.close()
 
 
-async def connect(addr: tuple[str, int], timeout: float) -> Conn:
-    """A new connection; TimeoutError when it takes longer than timeout, OSError when refused."""
+async def connect(addr: tuple[str, int], timeout: float, source: str | None = None) -> Conn:
+    """A new connection; TimeoutError when it takes longer than timeout, OSError when refused.
+
+    ``source``: the loopback address to connect from (the edge's, Route 53's checker's: sandbox/config.py),
+    which an ALB's security groups see as the client; by default the kernel's choice, 127.0.0.1.
+    """
+    local_addr = (source, 0) if source else None
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(*addr)
+        reader, writer = await asyncio.open_connection(*addr, local_addr=local_addr)
     return Conn(reader, writer)
 
 

@@ -126,6 +126,17 @@ def sandbox_control(sandbox: Any, method: str, path: str, body: dict[str, Any] |
         return json.load(response)
 
 
+def loopback_security_group(ec2: Any, vpc_id: str, name: str = "alb-loopback") -> str:
+    """A security group admitting 127.0.0.1/32 on every TCP port: what a test (or an operator's tool) needs
+    to reach a sandbox ALB directly, as a user of AWS must admit their own address (docs/sandbox.md)."""
+    group = ec2.create_security_group(VpcId=vpc_id, GroupName=name, Description="tests reach the ALB directly")
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": [{"CidrIp": "127.0.0.1/32"}]}],
+    )
+    return str(group["GroupId"])
+
+
 @dataclass
 class JobTemplate:
     """One job template of awx/configure.yml, the single source of AWX's templates."""

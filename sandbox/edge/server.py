@@ -582,7 +582,7 @@ class Edge(Routing):
             if conn is None:
                 attempt += 1
                 try:
-                    conn = await httpclient.connect(addr, origin.connect_timeout)
+                    conn = await httpclient.connect(addr, origin.connect_timeout, config.EDGE_SOURCE)
                 except TimeoutError:
                     failure = OriginFailure(
                         504, "CloudFront attempted to establish a connection with the origin, but it timed out."

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from sandbox.config import SandboxConfig
+from tests.support import loopback_security_group
 
 REGION = "us-east-1"
 
@@ -137,7 +138,9 @@ def stack(aws: Callable[..., Any], sandbox: SandboxConfig) -> Iterator[Stack]:
         ]
         for i, az in enumerate("ab")
     ]
-    lb = elb.create_load_balancer(Name="metrics-alb", Subnets=subnets, Type="application")["LoadBalancers"][0]
+    lb = elb.create_load_balancer(
+        Name="metrics-alb", Subnets=subnets, SecurityGroups=[loopback_security_group(ec2, vpc)], Type="application"
+    )["LoadBalancers"][0]
     s.lb_arn, s.dns = lb["LoadBalancerArn"], lb["DNSName"]
 
     def group(name: str) -> str:

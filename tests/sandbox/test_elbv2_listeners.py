@@ -26,6 +26,7 @@ import boto3
 import pytest
 
 from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
+from tests.support import loopback_security_group
 
 REGION = "us-east-1"
 INTERVAL = 5
@@ -180,7 +181,13 @@ def env(sandbox: SandboxConfig) -> Iterator[Env]:
         ]
         for i, az in enumerate("ab")
     ]
-    lb = elb.create_load_balancer(Name="live-alb", Subnets=subnets, Scheme="internet-facing", Type="application")
+    lb = elb.create_load_balancer(
+        Name="live-alb",
+        Subnets=subnets,
+        SecurityGroups=[loopback_security_group(ec2, vpc)],
+        Scheme="internet-facing",
+        Type="application",
+    )
     e.lb_arn, e.dns = lb["LoadBalancers"][0]["LoadBalancerArn"], lb["LoadBalancers"][0]["DNSName"]
 
     def group(name: str) -> str:

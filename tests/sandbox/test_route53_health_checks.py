@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox.config import SandboxConfig
+from sandbox.config import ROUTE53_CHECKER_SOURCE, SandboxConfig
 from tests.support import sandbox_control as control
 
 SPEEDUP = 20  # RequestInterval 10 s -> 0.5 s
@@ -144,7 +144,7 @@ def test_healthy_endpoint_reports_success_observations(
     assert isinstance(first["StatusReport"]["CheckedTime"], datetime.datetime)
     age = datetime.datetime.now(datetime.UTC) - first["StatusReport"]["CheckedTime"]
     assert age < datetime.timedelta(seconds=10)
-    assert first["IPAddress"] == "127.0.0.1"
+    assert first["IPAddress"] == ROUTE53_CHECKER_SOURCE  # the address its probes come from
     assert state(sandbox, check_id)["healthy"] is True
 
 
@@ -428,7 +428,8 @@ def test_both_unhealthy_answers_the_primary_and_simple_records_answer_plainly(
 
 @pytest.fixture
 def alb(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
-    """An Application Load Balancer in us-east-1 with no listener and no target group."""
+    """An Application Load Balancer in us-east-1 with no listener and no target group, whose security group
+    admits Route 53's health checkers (their AWS-managed prefix list), as an ALB they probe must."""
     ec2, elbv2 = aws("ec2"), aws("elbv2")
     vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -437,9 +438,22 @@ def alb(aws: Callable[..., Any]) -> Iterator[dict[str, Any]]:
         ]
         for i, az in enumerate("ab")
     ]
-    lb = elbv2.create_load_balancer(Name=f"hc-{uuid.uuid4().hex[:8]}", Subnets=subnets)["LoadBalancers"][0]
+    checkers = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": ["com.amazonaws.us-east-1.route53-healthchecks"]}]
+    )["PrefixLists"][0]["PrefixListId"]
+    group = ec2.create_security_group(VpcId=vpc, GroupName="alb-route53", Description="Route 53 health checkers")
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "PrefixListIds": [{"PrefixListId": checkers}]}
+        ],
+    )
+    lb = elbv2.create_load_balancer(
+        Name=f"hc-{uuid.uuid4().hex[:8]}", Subnets=subnets, SecurityGroups=[group["GroupId"]]
+    )["LoadBalancers"][0]
     yield lb
     elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    ec2.delete_security_group(GroupId=group["GroupId"])
     for subnet in subnets:
         ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)

@@ -13,6 +13,11 @@ the runtime's shared asyncio loop (``rt.aio``) and owns its state there, so it n
   (re-chunked when the target gave no length), with back-pressure from slow clients. Pipelined
   requests are answered in order. Client connections idle for ``idle_timeout.timeout_seconds`` are
   closed, as ALB does. WebSocket/``Upgrade`` requests are not supported (answered 400).
+- **Security groups.** Each accepted connection is checked against the load balancer's security groups
+  (``admits``: sandbox/services/elbv2/access.py); a client no ingress rule admits is never read or
+  answered, as AWS drops its SYN, and its connection is closed when the client closes it or after
+  ``HOLD_S`` (``Balancer._sweep_held``). The edge and Route 53's checkers connect from their own loopback
+  addresses (sandbox/config.py), which the AWS-managed prefix lists hold.
 - **Routing** as an ALB does it: rules by priority (path-pattern, host-header, http-header,
   http-request-method, query-string and source-ip conditions; ``*`` and ``?`` wildcards), then the
   default action. ``forward`` (one target group, or a weighted ``ForwardConfig``) goes round robin to
@@ -63,6 +68,7 @@ import logging
 import os
 import random
 import re
+import select
 import socket
 import time
 from collections import deque
@@ -82,6 +88,14 @@ log = logging.getLogger("sandbox.alb")
 
 HOST = "127.0.0.1"
 Resolver = Callable[[str, int], Address | None]
+# (scope, load balancer ARN, listener port, peer address) -> admitted by the load balancer's security
+# groups? (sandbox/services/elbv2/access.py; None admits everyone: a data plane without moto, in tests)
+Admits = Callable[[tuple[str, str], str, int, str], bool]
+
+# A client no security group rule admits gets no answer, as a dropped SYN gets none on AWS: its
+# connection is held, unread and unanswered, until it closes or this many seconds have passed.
+HOLD_S = 60.0
+_PEER_GONE = getattr(select, "POLLRDHUP", 0x2000) | select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 # -- the client side ---------------------------------------------------------------------------------------
 
@@ -120,6 +134,7 @@ class _ClientConnection(asyncio.Protocol):
         self.last_active = self.loop.time()
         self.client_ip = ""
         self.client_port = 0
+        self.held_until = 0.0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
@@ -133,11 +148,25 @@ class _ClientConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.client_ip, self.client_port = peer[0], peer[1]
+        admits = self.balancer.admits
+        spec = self.listener.spec
+        if admits is not None and not admits(spec.scope, spec.load_balancer_arn, spec.port, self.client_ip):
+            self._hold()
+            return
         self.listener.connections.add(self)
+
+    def _hold(self) -> None:
+        """Refused by the security groups: read nothing, answer nothing (Balancer._sweep_held closes it)."""
+        self.closed = True
+        self.held_until = self.loop.time() + HOLD_S
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self.listener.held.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.listener.connections.discard(self)
+        self.listener.held.discard(self)
         if self.exchange is not None:
             self.exchange.client_gone()
             self.exchange = None
@@ -263,6 +292,7 @@ class _Listener:
         self.local_port = 0
         self.server: asyncio.AbstractServer | None = None
         self.connections: set[_ClientConnection] = set()
+        self.held: set[_ClientConnection] = set()  # refused by the security groups, unanswered
         self._spec_headers = b""
         self.update(spec)
 
@@ -291,9 +321,10 @@ class _Listener:
         if self.server is not None:
             self.server.close()
             self.server = None
-        for conn in list(self.connections):
+        for conn in [*self.connections, *self.held]:
             conn.abort()
         self.connections.clear()
+        self.held.clear()
 
     def route(self, request: _Request, client_ip: str) -> Action:
         rules = self.spec.rules
@@ -379,11 +410,13 @@ class Balancer(TargetHealth):
         resolve: Resolver,
         publish: Callable[[str, int, int], None],
         unpublish: Callable[[str, int], None],
+        admits: Admits | None = None,
     ) -> None:
         self.loop = loop
         self.resolve = resolve
         self.publish = publish
         self.unpublish = unpublish
+        self.admits = admits
         self.listeners: dict[str, _Listener] = {}
         self.groups: dict[str, _Group] = {}
         self.pool = _Pool()
@@ -396,9 +429,13 @@ class Balancer(TargetHealth):
 
     @classmethod
     async def create(
-        cls, resolve: Resolver, publish: Callable[[str, int, int], None], unpublish: Callable[[str, int], None]
+        cls,
+        resolve: Resolver,
+        publish: Callable[[str, int, int], None],
+        unpublish: Callable[[str, int], None],
+        admits: Admits | None = None,
     ) -> Balancer:
-        balancer = cls(asyncio.get_running_loop(), resolve, publish, unpublish)
+        balancer = cls(asyncio.get_running_loop(), resolve, publish, unpublish, admits)
         balancer._tasks = [
             balancer.loop.create_task(balancer._health_loop()),
             balancer.loop.create_task(balancer._sweep_loop()),
@@ -641,6 +678,30 @@ class Balancer(TargetHealth):
                     if not conn.busy and now - conn.last_active >= idle_timeout and conn.transport is not None:
                         conn.closed = True
                         conn.transport.close()
+            self._sweep_held(now)
+
+    def _sweep_held(self, now: float) -> None:
+        """Close held (refused) connections whose client closed or reset them, or held for HOLD_S.
+
+        They are never read, so asyncio does not see the client go: one poll() for POLLRDHUP does.
+        """
+        poller = select.poll()
+        by_fd: dict[int, _ClientConnection] = {}
+        for listener in self.listeners.values():
+            for conn in list(listener.held):
+                transport = conn.transport
+                sock = transport.get_extra_info("socket") if transport is not None else None
+                if transport is None or sock is None or now >= conn.held_until:
+                    conn.abort()
+                    continue
+                fd = sock.fileno()
+                if fd >= 0:
+                    by_fd[fd] = conn
+                    poller.register(fd, _PEER_GONE)
+        if by_fd:
+            for fd, events in poller.poll(0):
+                if events & _PEER_GONE and fd in by_fd:
+                    by_fd[fd].abort()
 
     def describe(self) -> dict[str, Any]:
         """What GET /_sandbox/alb shows: listeners with their local addresses, target groups with states.
@@ -668,6 +729,7 @@ class Balancer(TargetHealth):
                     "local": f"{HOST}:{listener.local_port}",
                     "serving": listener.server is not None,
                     "connections": len(listener.connections),
+                    "held": len(listener.held),
                     "rules": len(spec.rules),
                 }
             )

@@ -44,6 +44,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from sandbox import config, patches, runtime
+from sandbox.services.elbv2 import access
 from sandbox.services.elbv2 import listener as alb
 from sandbox.services.elbv2 import rules as alb_rules
 
@@ -160,6 +161,7 @@ class Plane:
         # so waiting on the loop while holding it cannot deadlock.
         self._lock = threading.Lock()
         self._balancer: alb.Balancer | None = None
+        self.gate = access.Gate()  # the listeners' security-group check (used on the loop only)
 
     def _on_loop(self) -> bool:
         try:
@@ -179,7 +181,9 @@ class Plane:
         if self._balancer is None:
             if self._on_loop():
                 raise RuntimeError("the ALB data plane must first be started from an API thread, not the loop")
-            self._balancer = self.rt.call(alb.Balancer.create(self.rt.resolve, self.rt.publish, self._unpublish))
+            self._balancer = self.rt.call(
+                alb.Balancer.create(self.rt.resolve, self.rt.publish, self._unpublish, self.gate)
+            )
         return self._balancer
 
     def _unpublish(self, name: str, port: int) -> None:

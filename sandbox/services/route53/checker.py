@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox import httpclient, runtime
+from sandbox import config, httpclient, runtime
 
 log = logging.getLogger("sandbox.route53")
 
@@ -75,7 +75,7 @@ AWS_ALIAS_TTL_S = 60
 METRIC_REGION = "us-east-1"
 METRIC_PERIOD_S = 60.0
 MAX_ALIAS_DEPTH = 8
-CHECKER_IP = "127.0.0.1"
+CHECKER_IP = config.ROUTE53_CHECKER_SOURCE  # GetHealthCheckStatus: the address the probes come from
 USER_AGENT = "Amazon-Route53-Health-Check-Service (ref sandbox; report http://amzn.to/1vsZADi)"
 SPEEDUP_ENV = "SANDBOX_HEALTH_CHECK_SPEEDUP"
 
@@ -196,7 +196,7 @@ async def probe_endpoint(rt: runtime.Runtime, check: Any) -> Probe:
             f"{name}:{port}).",
         )
     try:
-        conn = await httpclient.connect(addr, CONNECT_TIMEOUT_S)
+        conn = await httpclient.connect(addr, CONNECT_TIMEOUT_S, config.ROUTE53_CHECKER_SOURCE)
     except TimeoutError:
         return Probe(
             False,
