@@ -207,7 +207,7 @@ def test_database_is_reachable_only_from_the_app(deployed, aws, region):
             "SecurityGroups"
         ]
     }
-    assert {"alb", "app", "database"} <= set(groups)
+    assert {"alb", "alb-http", "alb-probes", "app", "database"} <= set(groups)
     (db_rule,) = groups["database"]["IpPermissions"]
     assert (db_rule["FromPort"], db_rule["ToPort"]) == (5432, 5432)
     assert db_rule["IpRanges"] == [] and [p["GroupId"] for p in db_rule["UserIdGroupPairs"]] == [
@@ -217,8 +217,10 @@ def test_database_is_reachable_only_from_the_app(deployed, aws, region):
     assert [p["GroupId"] for p in app_rule["UserIdGroupPairs"]] == [groups["alb"]["GroupId"]] and app_rule[
         "IpRanges"
     ] == []
-    alb_ports = sorted(r["FromPort"] for r in groups["alb"]["IpPermissions"])
-    assert alb_ports == [80, 443]
+    # The ALB's own groups (what each admits: test_the_load_balancer_serves_only_through_the_edge).
+    assert [sorted(r["FromPort"] for r in groups[name]["IpPermissions"]) for name in ("alb", "alb-http", "alb-probes")] == [
+        [443], [80], [80, 443]
+    ]  # fmt: skip
 
 
 def test_global_database_has_two_members_one_writer(deployed, aws):
