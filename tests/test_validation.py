@@ -209,7 +209,10 @@ def test_the_production_inventory_names_what_a_user_must_set() -> None:
 
 
 def test_the_production_inventory_passes_with_the_recipients_domain_and_certificates_a_user_gives() -> None:
-    given = {"alarm_notification_emails": ["oncall@example.com"], "alb_ingress_cidrs": CONTROLLER} | PRODUCTION_CERTIFICATES
+    given = {
+        "alarm_notification_emails": ["oncall@example.com"],
+        "alb_ingress_cidrs": CONTROLLER,
+    } | PRODUCTION_CERTIFICATES
     run = run_playbook("playbooks/validate.yml", sandbox_port=None, inventory=PRODUCTION, extra_vars=DEPLOYMENT | given)
     assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stderr[-3000:]
 
