@@ -186,3 +186,47 @@ def test_app_serves_as_the_app_role(aurora, migrated, start_app):
         created = http.post("/api/data", json={"key": "k", "value": "v"})
         assert created.status_code == 201, created.text
         assert http.get(f"/api/data/{created.json()['id']}").status_code == 200
+
+
+IAM_USER = "hawa_iam_app"
+
+
+def test_an_iam_app_role_joins_rds_iam_without_a_password_and_a_server_without_rds_iam_is_named(aurora, migrated):
+    # One test, in order: whether rds_iam exists is server-wide, and the other tests must not depend on it.
+    from app import dbrole
+
+    aurora.execute("DROP ROLE IF EXISTS rds_iam")
+
+    def ensure(password: str | None) -> list[str]:
+        with psycopg.connect(
+            host="127.0.0.1", port=aurora.port, dbname=DB, user=MASTER, password=MASTER_PASSWORD
+        ) as conn:
+            return dbrole.ensure_app_role(conn, dbrole.AppRole(IAM_USER, password))
+
+    with pytest.raises(RuntimeError, match="no rds_iam role: IAM database authentication needs Aurora"):
+        ensure(None)
+    assert aurora.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (IAM_USER,)) == []  # rolled back
+
+    aurora.execute("CREATE ROLE rds_iam NOLOGIN")
+    try:
+        made = ensure(None)
+        assert f"create role {IAM_USER}" in made and "grant membership in rds_iam" in made
+        assert "remove the password" not in " ".join(made)  # a new role never had one
+        members = aurora.execute(
+            "SELECT roleid::regrole::text FROM pg_auth_members WHERE member = %s::regrole ORDER BY 1", (IAM_USER,)
+        )
+        assert members == [("pg_read_all_stats",), ("rds_iam",)]
+        assert aurora.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (IAM_USER,)) == [(None,)]
+        assert ensure(None) == []
+
+        # Back to a password (development), then to IAM again: the password goes with the move.
+        moved_back = ensure("a-password-for-the-iam-app-role")
+        assert "revoke membership in rds_iam" in moved_back
+        aurora.execute(f"ALTER ROLE {IAM_USER} PASSWORD 'a-password-for-the-iam-app-role'")
+        moved = ensure(None)
+        assert f"remove the password of {IAM_USER}" in moved and "grant membership in rds_iam" in moved
+        assert aurora.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (IAM_USER,)) == [(None,)]
+    finally:
+        aurora.execute(f"DROP OWNED BY {IAM_USER}", dbname=DB)
+        aurora.execute(f"DROP ROLE {IAM_USER}")
+        aurora.execute("DROP ROLE rds_iam")

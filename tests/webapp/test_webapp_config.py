@@ -109,3 +109,75 @@ def test_verified_tls_names_the_ca_bundle_libpq_checks_the_server_against(tmp_pa
     assert "sslrootcert" not in conninfo_to_dict(conninfo(make(), "pw", make().writer_hosts, read_write=True))
     with pytest.raises(ValidationError, match=f"DB_SSLROOTCERT={tmp_path / 'missing.pem'} does not exist"):
         make(DB_SSLMODE="verify-full", DB_SSLROOTCERT=str(tmp_path / "missing.pem"))
+
+
+def test_iam_authentication_takes_no_password_and_one_host_per_endpoint() -> None:
+    iam = Settings(DB_HOST="db.example", DB_IAM_AUTH="true", DB_WRITER_HOST="writer.example:5433")
+    assert iam.db_iam_auth and iam.writer_hosts == (("writer.example", 5433),)
+    with pytest.raises(ValidationError, match="DB_IAM_AUTH=true logs in with IAM authentication tokens"):
+        make(DB_IAM_AUTH="true")
+    with pytest.raises(ValidationError, match="DB_WRITER_HOST=a,b: with DB_IAM_AUTH=true give one host"):
+        Settings(DB_HOST="db.example", DB_IAM_AUTH="true", DB_WRITER_HOST="a,b")
+
+
+def test_the_app_role_logs_in_by_password_or_iam_never_both() -> None:
+    assert make(DB_APP_USER="hawa_app", DB_APP_IAM_AUTH="true").db_app_iam_auth
+    with pytest.raises(ValidationError, match="not both"):
+        make(DB_APP_USER="hawa_app", DB_APP_IAM_AUTH="true", DB_APP_PASSWORD="p" * 16)
+    with pytest.raises(ValidationError, match="set DB_APP_USER together with"):
+        make(DB_APP_USER="hawa_app")
+    with pytest.raises(ValidationError, match="set DB_APP_USER together with"):
+        make(DB_APP_IAM_AUTH="true")
+
+
+@pytest.mark.parametrize(
+    ("host", "region"),
+    [
+        ("hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com", "us-west-2"),
+        ("hawa.cluster-ro-c1a2b3.eu-central-1.rds.amazonaws.com.", "eu-central-1"),
+        ("hawa-1.c1a2b3.us-gov-west-1.rds.amazonaws.com", "us-gov-west-1"),
+        ("127.0.0.5", "ap-south-1"),  # an address (the sandbox): this app's region
+    ],
+)
+def test_a_token_is_signed_for_the_region_the_host_names(host: str, region: str) -> None:
+    from app.core.credentials import token_region
+
+    assert token_region(host, "ap-south-1") == region
+
+
+def test_the_global_writer_endpoint_signs_for_the_region_of_the_cluster_it_leads_to(monkeypatch) -> None:
+    import socket
+
+    from app.core.credentials import token_region
+
+    writer = "hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com"
+    monkeypatch.setattr(socket, "gethostbyname_ex", lambda name: (writer, [name], ["10.1.2.3"]))
+    assert token_region("hawa.global-x1y2z3.global.rds.amazonaws.com", "us-east-1") == "us-west-2"
+
+
+def test_iam_tokens_are_signed_per_connection_for_the_user_and_host() -> None:
+    import asyncio
+    from urllib.parse import parse_qs, urlsplit
+
+    import botocore.session
+    from app.core.credentials import credentials_for
+    from app.core.db import dsn_source
+    from psycopg.conninfo import conninfo_to_dict
+
+    settings = Settings(
+        DB_HOST="hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com", DB_IAM_AUTH="true", DB_USER="hawa_app"
+    )
+    credentials = credentials_for(settings)
+    session = botocore.session.get_session()
+    session.set_credentials("AKIDEXAMPLE", "secret-example")
+    credentials._client = session.create_client("rds", region_name="us-east-1")  # no network: signing is local
+    dsn = dsn_source(settings, credentials, settings.regional_hosts, read_write=False)
+    parts = conninfo_to_dict(asyncio.run(dsn()))
+    token = urlsplit("https://" + parts["password"])
+    query = parse_qs(token.query)
+    assert token.netloc == "hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com:5432"
+    assert query["Action"] == ["connect"] and query["DBUser"] == ["hawa_app"] and parts["user"] == "hawa_app"
+    assert (
+        query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/") and "/us-west-2/rds-db/" in query["X-Amz-Credential"][0]
+    )
+    assert "X-Amz-Signature" in query

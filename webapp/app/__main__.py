@@ -1,6 +1,7 @@
 """``python -m app`` serves the app with uvicorn; ``python -m app migrate`` runs ``alembic upgrade head`` and then,
-with DB_APP_USER and DB_APP_PASSWORD, makes the app's own database role and grants it exactly what it needs
-(app/dbrole.py). Migrate runs as the schema owner (DB_USER, Aurora's master user); the web tasks as the app role.
+with DB_APP_USER and DB_APP_IAM_AUTH=true (or DB_APP_PASSWORD), makes the app's own database role and grants it
+exactly what it needs (app/dbrole.py). Migrate runs as the schema owner (DB_USER, Aurora's master user); the web
+tasks as the app role.
 
 Options come from the environment (see app/core/config.py and docs/webapp.md): HOST, PORT,
 WEB_CONCURRENCY, GRACEFUL_TIMEOUT, LOG_LEVEL.
@@ -35,30 +36,42 @@ def migrate() -> None:
 
     settings = _settings_or_exit()
     command.upgrade(Config(str(HERE / "alembic.ini")), "head")
-    if settings.db_app_user is not None and settings.db_app_password is not None:
-        grant_app_role(settings, dbrole.AppRole(settings.db_app_user, settings.db_app_password.get_secret_value()))
+    if settings.db_app_user is not None:
+        password = settings.db_app_password.get_secret_value() if settings.db_app_password is not None else None
+        grant_app_role(settings, dbrole.AppRole(settings.db_app_user, password))
 
 
 def grant_app_role(settings, role) -> None:  # (Settings, dbrole.AppRole)
-    """Make the app role and its grants exact (one transaction), then make sure its password logs in."""
+    """Make the app role and its grants exact (one transaction), then make sure it logs in as the web tasks will."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    from app.core.config import resolve_password
+    from app.core.credentials import IamTokens, credentials_for
     from app.core.db import conninfo
 
-    owner_dsn = conninfo(settings, resolve_password(settings), settings.writer_hosts, read_write=True)
+    hosts = settings.writer_hosts
+    owner_dsn = conninfo(settings, credentials_for(settings).password(hosts), hosts, read_write=True)
     try:
         with psycopg.connect(owner_dsn) as conn:
             changes = dbrole.ensure_app_role(conn, role)
     except RuntimeError as exc:
         sys.exit(f"webapp migrate: {exc}")
-    app_dsn = make_conninfo(owner_dsn, user=role.name, password=role.password)
-    if not dbrole.can_log_in(app_dsn):
+    if role.password is None:
+        # Signed with this task's credentials: the web tasks share its task role.
+        token = IamTokens.for_settings(settings, user=role.name).password(hosts[:1])
+        if not dbrole.can_log_in(
+            make_conninfo(owner_dsn, host=hosts[0][0], port=hosts[0][1], user=role.name, password=token)
+        ):
+            sys.exit(
+                f"webapp migrate: {role.name} cannot log in with an IAM authentication token at {hosts[0][0]}: the "
+                "cluster's IAM database authentication is off, or this task's role may not rds-db:connect as "
+                f"{role.name} (see the server log for the reason)"
+            )
+    elif not dbrole.can_log_in(make_conninfo(owner_dsn, user=role.name, password=role.password)):
         with psycopg.connect(owner_dsn) as conn:
             dbrole.set_password(conn, role)
         changes.append(f"set the password of {role.name}")
-        if not dbrole.can_log_in(app_dsn):
+        if not dbrole.can_log_in(make_conninfo(owner_dsn, user=role.name, password=role.password)):
             sys.exit(f"webapp migrate: {role.name} cannot log in with DB_APP_PASSWORD after setting it")
     for change in changes:
         print(f"webapp migrate: {change}", flush=True)

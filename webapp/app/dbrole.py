@@ -9,10 +9,13 @@ the grants back to exactly this set: what is missing is granted, anything more i
 nothing to do. The role is replicated to the secondary region with everything else (physical replication), so
 one role serves both regions.
 
-The password arrives in the environment (``DB_APP_PASSWORD``, injected by ECS from the app's secret) and is
-sent to the server only as a SCRAM verifier computed here: a statement that fails is written to the server log
-(exported to CloudWatch on Aurora) with its text. It is set when the role is made, and again only when a login
-with it fails (a new secret): no superuser may be needed to compare it.
+The role logs in one of two ways:
+- IAM database authentication (``DB_APP_IAM_AUTH=true``, what the deployment uses): the role is a member of
+  Aurora's ``rds_iam`` and has no password; the web tasks sign a token per connection with the task role's
+  credentials (app/core/credentials.py), and the task role's ``rds-db:connect`` decides who may.
+- A password (``DB_APP_PASSWORD``, development): sent to the server only as a SCRAM verifier computed here, since
+  a statement that fails is written to the server log (exported to CloudWatch on Aurora) with its text. It is set
+  when the role is made, and again only when a login with it fails: no superuser may be needed to compare it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ DATABASE_PRIVILEGES = frozenset({"CONNECT"})
 # The one role it belongs to: PostgreSQL's read-only statistics role. Without it pg_stat_wal_receiver shows a
 # replica's app only its pid, and /api/status could not measure the replication lag (app/core/db.py).
 MEMBERSHIPS = frozenset({"pg_read_all_stats"})
+# Aurora's group for IAM database authentication: a member logs in with an IAM token only, never a password.
+IAM_GROUP = "rds_iam"
 # pg_class.relkind -> the privileges the app role gets on it.
 _WANTED = {"r": TABLE_PRIVILEGES, "p": TABLE_PRIVILEGES, "S": SEQUENCE_PRIVILEGES}
 _KIND = {"r": "TABLE", "p": "TABLE", "S": "SEQUENCE"}
@@ -42,7 +47,15 @@ _DEFAULTS = {"r": ("TABLES", TABLE_PRIVILEGES), "S": ("SEQUENCES", SEQUENCE_PRIV
 @dataclass(frozen=True)
 class AppRole:
     name: str
-    password: str
+    password: str | None  # None: IAM database authentication (a member of rds_iam, no password)
+
+    @property
+    def iam(self) -> bool:
+        return self.password is None
+
+    @property
+    def memberships(self) -> frozenset[str]:
+        return MEMBERSHIPS | {IAM_GROUP} if self.iam else MEMBERSHIPS
 
 
 def scram_verifier(conn: psycopg.Connection, role: str, password: str) -> str:
@@ -68,7 +81,9 @@ def ensure_app_role(conn: psycopg.Connection, role: AppRole) -> list[str]:
         " FROM pg_roles WHERE rolname = %s",
         (role.name,),
     ).fetchone()
-    if found is None:
+    if found is None and role.password is None:
+        run(sql.SQL("CREATE ROLE {} LOGIN NOCREATEDB NOCREATEROLE").format(ident), f"create role {role.name}")
+    elif found is None:
         verifier = scram_verifier(conn, role.name, role.password)
         run(
             sql.SQL("CREATE ROLE {} LOGIN NOCREATEDB NOCREATEROLE PASSWORD {}").format(ident, sql.Literal(verifier)),
@@ -107,9 +122,20 @@ def ensure_app_role(conn: psycopg.Connection, role: AppRole) -> list[str]:
             (role.name,),
         ).fetchall()
     }
-    for group in sorted(MEMBERSHIPS - groups):
+    wanted_groups = role.memberships
+    if role.iam and IAM_GROUP not in groups and found is not None:
+        # Moving a role to IAM authentication: a password it had would stay usable wherever rds_iam is not
+        # enforced (a restored snapshot with IAM authentication off). Whether it has one only a superuser may
+        # read, so drop it unasked, once, as the role joins rds_iam.
+        run(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(ident), f"remove the password of {role.name}")
+    for group in sorted(wanted_groups - groups):
+        if group == IAM_GROUP and not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone():
+            raise RuntimeError(
+                f"this server has no {IAM_GROUP} role: IAM database authentication needs Aurora or RDS PostgreSQL "
+                "(or the sandbox); for a plain PostgreSQL give the app role a password (DB_APP_PASSWORD)"
+            )
         run(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), ident), f"grant membership in {group}")
-    for group in sorted(groups - MEMBERSHIPS):
+    for group in sorted(groups - wanted_groups):
         run(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), ident), f"revoke membership in {group}")
 
     database = conn.execute("SELECT current_database()").fetchone()[0]
@@ -220,6 +246,7 @@ def can_log_in(dsn: str) -> bool:
 
 
 def set_password(conn: psycopg.Connection, role: AppRole) -> None:
+    assert role.password is not None, "an IAM role has no password"
     conn.execute(
         sql.SQL("ALTER ROLE {} PASSWORD {}").format(
             sql.Identifier(role.name), sql.Literal(scram_verifier(conn, role.name, role.password))

@@ -17,7 +17,8 @@ from app import __version__
 from app.api import data, health, status
 from app.api.edge import FastPath
 from app.core import errors
-from app.core.config import Settings, get_settings, resolve_password
+from app.core.config import Settings, get_settings
+from app.core.credentials import credentials_for
 from app.core.db import Database
 from app.core.limits import BodyLimit
 from app.core.observability import (
@@ -38,8 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        password = await asyncio.to_thread(resolve_password, settings)
-        db = Database(settings, password)
+        credentials = await asyncio.to_thread(credentials_for, settings)
+        db = Database(settings, credentials)
         app.state.db = db
         app.state.records = Records(db, settings.region)
         app.state.task = await asyncio.to_thread(lambda: settings.task)

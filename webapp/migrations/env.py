@@ -9,7 +9,8 @@ import psycopg
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from app.core.config import Settings, resolve_password
+from app.core.config import Settings
+from app.core.credentials import credentials_for
 from app.core.db import conninfo
 from app.models import Base
 
@@ -35,7 +36,8 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     settings = Settings()  # type: ignore[call-arg]  # from the environment
-    dsn = conninfo(settings, resolve_password(settings), settings.writer_hosts, read_write=True)
+    password = credentials_for(settings).password(settings.writer_hosts)
+    dsn = conninfo(settings, password, settings.writer_hosts, read_write=True)
     engine = create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=pool.NullPool)
     with engine.connect() as conn:
         _run(conn)

@@ -52,9 +52,14 @@ class Settings(BaseSettings):
     db_user: str = Field("app", validation_alias="DB_USER", min_length=1)
     db_password: SecretStr | None = Field(None, validation_alias="DB_PASSWORD")
     db_secret_arn: str | None = Field(None, validation_alias="DB_SECRET_ARN")
-    # The app's own role, made and granted by `python -m app migrate` (run as the schema owner): both or neither.
+    # Log in with an IAM authentication token (app/core/credentials.py) instead of a password: what the web
+    # tasks do on Aurora, where DB_USER is a member of rds_iam and has no password at all.
+    db_iam_auth: bool = Field(False, validation_alias="DB_IAM_AUTH")
+    # The app's own role, made and granted by `python -m app migrate` (run as the schema owner), with either a
+    # password (DB_APP_PASSWORD) or IAM authentication (DB_APP_IAM_AUTH: the role is put in rds_iam).
     db_app_user: str | None = Field(None, validation_alias="DB_APP_USER", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     db_app_password: SecretStr | None = Field(None, validation_alias="DB_APP_PASSWORD")
+    db_app_iam_auth: bool = Field(False, validation_alias="DB_APP_IAM_AUTH")
     db_reader_host: str | None = Field(None, validation_alias="DB_READER_HOST")
     db_writer_host: str | None = Field(None, validation_alias="DB_WRITER_HOST")
     db_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
@@ -110,14 +115,39 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _one_password_source(self) -> Settings:
-        if self.db_password is not None and self.db_secret_arn:
-            raise ValueError("set DB_PASSWORD or DB_SECRET_ARN, not both (DB_SECRET_ARN is meant for ECS)")
-        if self.db_password is None and not self.db_secret_arn:
-            raise ValueError("set DB_SECRET_ARN (a Secrets Manager secret holding the password) or DB_PASSWORD")
+        if self.db_iam_auth:
+            if self.db_password is not None or self.db_secret_arn:
+                raise ValueError(
+                    "DB_IAM_AUTH=true logs in with IAM authentication tokens: unset DB_PASSWORD and DB_SECRET_ARN"
+                )
+            for name, value in (
+                ("DB_HOST", self.db_host),
+                ("DB_READER_HOST", self.db_reader_host),
+                ("DB_WRITER_HOST", self.db_writer_host),
+            ):
+                if value and len(parse_hosts(value, self.db_port)) > 1:
+                    raise ValueError(
+                        f"{name}={value}: with DB_IAM_AUTH=true give one host (an IAM token is good for one host, "
+                        "and libpq sends every host of a list the same password)"
+                    )
+        else:
+            if self.db_password is not None and self.db_secret_arn:
+                raise ValueError("set DB_PASSWORD or DB_SECRET_ARN, not both (DB_SECRET_ARN is meant for ECS)")
+            if self.db_password is None and not self.db_secret_arn:
+                raise ValueError(
+                    "set DB_SECRET_ARN (a Secrets Manager secret holding the password), DB_PASSWORD, "
+                    "or DB_IAM_AUTH=true (IAM authentication)"
+                )
         if self.environment == "production" and self.db_password is not None:
             raise ValueError("APP_ENV=production takes the password from DB_SECRET_ARN only, not DB_PASSWORD")
-        if (self.db_app_user is None) != (self.db_app_password is None):
-            raise ValueError("set DB_APP_USER and DB_APP_PASSWORD together (the app role migrate makes), or neither")
+        if self.db_app_password is not None and self.db_app_iam_auth:
+            raise ValueError("set DB_APP_PASSWORD or DB_APP_IAM_AUTH=true for the app role, not both")
+        app_login = self.db_app_password is not None or self.db_app_iam_auth
+        if (self.db_app_user is None) == app_login:
+            raise ValueError(
+                "set DB_APP_USER together with DB_APP_PASSWORD or DB_APP_IAM_AUTH=true (the app role migrate makes), "
+                "or none of them"
+            )
         if self.db_app_password is not None and len(self.db_app_password.get_secret_value()) < 16:
             raise ValueError("DB_APP_PASSWORD must be at least 16 characters")
         verifies = self.db_sslmode in ("verify-ca", "verify-full")

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import select
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.config import HostList, Settings
+from app.core.credentials import Credentials, StaticPassword
 from app.core.errors import SQLSTATE_READ_ONLY
 from app.core.observability import DB_IS_WRITER
 
@@ -102,6 +104,29 @@ class ReplicaLag:
         if since is None or writer_end_at is None:
             return None
         return max(0.0, writer_end_at - since)
+
+
+Dsn = Callable[[], Awaitable[str]]
+
+
+def dsn_source(settings: Settings, credentials: Credentials, hosts: HostList, *, read_write: bool) -> Dsn:
+    """A connection string made at each connect: an IAM token is signed per connection (app/core/credentials.py).
+
+    Signing may resolve the global writer endpoint's name (a blocking call), so it runs in a thread.
+    """
+    if isinstance(credentials, StaticPassword):
+        fixed = conninfo(settings, credentials.password(hosts), hosts, read_write=read_write)
+
+        async def static() -> str:
+            return fixed
+
+        return static
+
+    async def signed() -> str:
+        password = await asyncio.to_thread(credentials.password, hosts)
+        return conninfo(settings, password, hosts, read_write=read_write)
+
+    return signed
 
 
 def conninfo(settings: Settings, password: str, hosts: HostList, *, read_write: bool) -> str:
@@ -184,9 +209,9 @@ class _PoolGuard:
             record.info["last_used"] = time.monotonic()
 
 
-def _engine(settings: Settings, dsn: str) -> tuple[AsyncEngine, _PoolGuard]:
+def _engine(settings: Settings, dsn: Dsn) -> tuple[AsyncEngine, _PoolGuard]:
     async def connect() -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(dsn)
+        return await psycopg.AsyncConnection.connect(await dsn())
 
     engine = create_async_engine(
         "postgresql+psycopg://",
@@ -215,21 +240,23 @@ class Database:
     """The pools: SQLAlchemy engines for the regional and writer endpoints (shared when they are the
     same), and a psycopg pool for reads."""
 
-    def __init__(self, settings: Settings, password: str) -> None:
+    def __init__(self, settings: Settings, credentials: Credentials | str) -> None:
         self.settings = settings
+        if isinstance(credentials, str):
+            credentials = StaticPassword(credentials)
         engines: dict[tuple[HostList, bool], tuple[AsyncEngine, _PoolGuard]] = {}
 
         def engine_for(hosts: HostList, read_write: bool) -> tuple[AsyncEngine, _PoolGuard]:
             key = (hosts, read_write and len(hosts) > 1)
             if key not in engines:
-                engines[key] = _engine(settings, conninfo(settings, password, hosts, read_write=read_write))
+                engines[key] = _engine(settings, dsn_source(settings, credentials, hosts, read_write=read_write))
             return engines[key]
 
         self.regional = engine_for(settings.regional_hosts, False)[0]
         # The role query is a single statement: autocommit spares the BEGIN and ROLLBACK round trips
         # (psycopg's autocommit is a client-side flag, so sharing the pool with writers costs nothing).
         self._regional_autocommit = self.regional.execution_options(isolation_level="AUTOCOMMIT")
-        self._regional_dsn = conninfo(settings, password, settings.regional_hosts, read_write=False)
+        self._regional_dsn = dsn_source(settings, credentials, settings.regional_hosts, read_write=False)
         self.writer, self._writer_guard = engine_for(settings.writer_hosts, True)
         self.engines = [engine for engine, _ in engines.values()]
         # Writes are single INSERT ... RETURNING statements, atomic on their own: autocommit makes
@@ -237,7 +264,7 @@ class Database:
         self._writer_autocommit = self.writer.execution_options(isolation_level="AUTOCOMMIT")
         # Reads: psycopg's own pool, autocommit (single statements), checked on return (a broken
         # connection is discarded), pre-warmed to DB_POOL_SIZE.
-        self._reader_dsn = conninfo(settings, password, settings.reader_hosts, read_write=False)
+        self._reader_dsn = dsn_source(settings, credentials, settings.reader_hosts, read_write=False)
         self.read_pool = psycopg_pool.AsyncConnectionPool(
             self._reader_dsn,
             min_size=settings.db_pool_size,
@@ -320,7 +347,7 @@ class Database:
         # them at checkout (a round trip per read). A read is safe to repeat: once, on a new connection of
         # its own (the pool's others may be dead too), so that the first read after a switchover is
         # answered instead of a 503. If the reader is really down this fails too (see ``fetch``).
-        async with await psycopg.AsyncConnection.connect(self._reader_dsn, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(await self._reader_dsn(), autocommit=True) as conn:
             cur = await conn.execute(sql, params)
             return await cur.fetchall()
 
@@ -366,7 +393,7 @@ class Database:
             while True:
                 await asyncio.sleep(READER_RETRY_S)
                 try:
-                    conn = await psycopg.AsyncConnection.connect(self._reader_dsn, autocommit=True)
+                    conn = await psycopg.AsyncConnection.connect(await self._reader_dsn(), autocommit=True)
                 except psycopg.Error:
                     continue
                 await conn.close()
@@ -430,7 +457,7 @@ class Database:
 
     async def probe(self) -> RoleState:
         """The role, on a fresh connection of its own (readiness checks); also refreshes ``self.role``."""
-        async with await psycopg.AsyncConnection.connect(self._regional_dsn, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(await self._regional_dsn(), autocommit=True) as conn:
             cur = await conn.execute(ROLE_SQL.text)
             row = await cur.fetchone()
         assert row is not None
