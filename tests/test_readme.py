@@ -238,51 +238,57 @@ def test_global_database_has_two_members_one_writer(deployed, aws):
         assert regional["StorageEncrypted"] and regional["DBSubnetGroup"]
 
 
-def test_master_credentials_live_in_secrets_manager(deployed, aws):
+def test_master_credentials_live_in_secrets_manager_and_the_app_logs_in_with_iam_tokens(deployed, aws):
     (global_cluster,) = aws("rds", PRIMARY).describe_global_clusters()["GlobalClusters"]
     # A secondary inherits the primary's master user, so both regions' secrets name the primary's.
     (primary,) = aws("rds", PRIMARY).describe_db_clusters(DBClusterIdentifier=f"{PREFIX}-{PRIMARY}-aurora")[
         "DBClusters"
     ]
-    app_passwords = set()
     for region in REGIONS:
         secrets = aws("secretsmanager", region)
         listed = {s["Name"]: s for s in secrets.list_secrets()["SecretList"]}
-        master_entry, app_entry = listed[f"{PREFIX}-database-master"], listed[f"{PREFIX}-database-app"]
+        master_entry = listed[f"{PREFIX}-database-master"]
         secret = json.loads(secrets.get_secret_value(SecretId=master_entry["ARN"])["SecretString"])
         assert {"username", "password", "host", "port", "dbname", "engine"} <= set(secret)
         assert len(secret["password"]) >= 16
         assert secret["username"] == primary["MasterUsername"]
         # The global writer endpoint, so the same secret stays right after a failover.
         assert secret["host"] == global_cluster["Endpoint"]
-        # The app's own role: its own secret, the same role and password in both regions (the role replicates).
-        app = json.loads(secrets.get_secret_value(SecretId=app_entry["ARN"])["SecretString"])
-        assert app["username"] != secret["username"] and app["password"] != secret["password"]
-        assert len(app["password"]) >= 16 and app["host"] == global_cluster["Endpoint"]
-        app_passwords.add((app["username"], app["password"]))
-        assert master_entry.get("KmsKeyId") == app_entry.get("KmsKeyId")
-        # The web tasks log in as the app role with the app secret only; the migrations task definition alone
-        # gets the master secret (and the app's, to set the role's password).
+        # The app's own role has no password, so no secret: it logs in with IAM authentication tokens (RDS.12).
+        assert f"{PREFIX}-database-app" not in listed
+        (cluster,) = aws("rds", region).describe_db_clusters(DBClusterIdentifier=f"{PREFIX}-{region}-aurora")[
+            "DBClusters"
+        ]
+        assert cluster["IAMDatabaseAuthenticationEnabled"] is True
+        # The web tasks get no secret at all; the migrations task definition alone gets the master's.
         ecs = aws("ecs", region)
         (service,) = ecs.describe_services(cluster=f"{PREFIX}-{region}-cluster", services=[f"{PREFIX}-{region}-web"])[
             "services"
         ]
-        (web,) = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"][
-            "containerDefinitions"
-        ]
-        assert {e["name"]: e["value"] for e in web["environment"]}["DB_USER"] == app["username"]
-        assert [(s["name"], s["valueFrom"].split(":password")[0]) for s in web["secrets"]] == [
-            ("DB_PASSWORD", app_entry["ARN"])
-        ]
+        web_task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        (web,) = web_task["containerDefinitions"]
+        web_env = {e["name"]: e["value"] for e in web["environment"]}
+        assert web_env["DB_USER"] != secret["username"] and web_env["DB_IAM_AUTH"] == "true"
+        assert not web.get("secrets")
         (migrate,) = ecs.describe_task_definition(taskDefinition=f"{PREFIX}-{region}-migrate")["taskDefinition"][
             "containerDefinitions"
         ]
-        assert {e["name"]: e["value"] for e in migrate["environment"]}["DB_USER"] == secret["username"]
+        migrate_env = {e["name"]: e["value"] for e in migrate["environment"]}
+        assert migrate_env["DB_USER"] == secret["username"]
+        assert migrate_env["DB_APP_USER"] == web_env["DB_USER"] and migrate_env["DB_APP_IAM_AUTH"] == "true"
         assert {s["name"]: s["valueFrom"].split(":password")[0] for s in migrate["secrets"]} == {
-            "DB_PASSWORD": master_entry["ARN"],
-            "DB_APP_PASSWORD": app_entry["ARN"],
+            "DB_PASSWORD": master_entry["ARN"]
         }
-    assert len(app_passwords) == 1
+        # The task role may connect as the app role and nobody else.
+        iam = aws("iam", region)
+        role = web_task["taskRoleArn"].rsplit("/", 1)[-1]
+        statements = [
+            statement
+            for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+            for statement in iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]["Statement"]
+        ]
+        connect = [s for s in statements if "rds-db:connect" in s["Action"]]
+        assert [r.rsplit("/", 1)[-1] for s in connect for r in s["Resource"]] == [web_env["DB_USER"]]
 
 
 def test_static_assets_replicate_to_the_secondary(deployed, aws):

@@ -24,7 +24,6 @@ PLAY = """
         compute_private_subnet_ids: [subnet-03, subnet-04]
         compute_alb_security_group_ids: [sg-01]
         compute_app_security_group_id: sg-02
-        compute_db_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:db-app-AbCdEf
         compute_db_master_secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:db-master-AbCdEf
         compute_db_master_username: hawa_admin
         compute_db_username: hawa_app
