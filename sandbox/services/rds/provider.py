@@ -303,6 +303,7 @@ def _patch_clusters(engine: aurora.Fleet) -> None:
                 _raise_as_rds(exc)
         old_key, old_port = engine.key(record), record.port
         result = original_modify(self, kwargs)
+        _apply_iam_flag(record, result, kwargs.get("enable_iam_database_authentication"))
         if member is not None:
             if password:
                 engine.set_master_password(member, password)
@@ -313,6 +314,19 @@ def _patch_clusters(engine: aurora.Fleet) -> None:
     patches.patch(RDSBackend, "create_db_cluster", create_db_cluster, owner=__name__)
     patches.patch(RDSResponse, "create_db_cluster", _settled(engine, RDSResponse.create_db_cluster), owner=__name__)
     patches.patch(RDSBackend, "modify_db_cluster", modify_db_cluster, owner=__name__)
+
+
+def _apply_iam_flag(record: Any, answer: Any, enabled: bool | None) -> None:
+    """ModifyDBCluster EnableIAMDatabaseAuthentication changes IAMDatabaseAuthenticationEnabled at once (moto stored
+    it under a name its DescribeDBClusters never reads, so the flag could not change after CreateDBCluster).
+
+    At once whatever ApplyImmediately says, as for an Aurora cluster on AWS (the API reference: ApplyImmediately
+    affects only NewDBClusterIdentifier and MasterUserPassword there).
+    """
+    if enabled is None:
+        return
+    for each in (record, answer):
+        each.iam_auth = bool(enabled)
 
 
 def _patch_statuses(engine: aurora.Fleet) -> None:
