@@ -97,6 +97,14 @@ def _token(
     return _rds(sandbox, region, **kw).generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user)
 
 
+def _token_with_session(sandbox: SandboxConfig, host: str, session_token: str) -> str:
+    rds = boto3.client(
+        "rds", region_name=REGION, endpoint_url=sandbox.endpoint, aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY, aws_session_token=session_token,
+    )  # fmt: skip
+    return rds.generate_db_auth_token(DBHostname=host, Port=5432, DBUsername=APP)
+
+
 def _create(rds: Any, cid: str, *, iam: bool, **extra: Any) -> dict[str, Any]:
     return rds.create_db_cluster(
         DBClusterIdentifier=cid, Engine=ENGINE, EngineVersion=VERSION, EnableIAMDatabaseAuthentication=iam, **extra
@@ -236,6 +244,9 @@ def _tampered(token: str) -> str:
         ("another region", f"the token is signed for region {OTHER_REGION}, the database is in {REGION}"),
         ("an unknown access key", "unknown access key AKIAOTHEREXAMPLE0000"),
         ("the wrong secret", "the signature does not match"),
+        # About 4 KB: it reaches the verifier whole (a cut token would miss its signature), and is refused only
+        # because the sandbox's key is a long-term one.
+        ("a long token", "is not temporary, yet the token carries a session token"),
     ],
 )
 def test_a_bad_token_is_refused_and_the_log_says_why(
@@ -250,6 +261,7 @@ def test_a_bad_token_is_refused_and_the_log_says_why(
         "another region": lambda: _token(sandbox, name, region=OTHER_REGION),
         "an unknown access key": lambda: _token(sandbox, name, key="AKIAOTHEREXAMPLE0000"),
         "the wrong secret": lambda: _token(sandbox, name, secret="not-the-sandbox-secret"),
+        "a long token": lambda: _token_with_session(sandbox, name, "FwoG" + "x" * 3600),
     }
     _refused(sandbox, _local(sandbox, name), tokens[case](), reason)
 
@@ -419,3 +431,93 @@ PLAYBOOK = """
         wait: false
         state: present
 """
+
+
+# -- the token check and the LDAP codec alone (no sandbox): what boto3 cannot be made to sign ----------------------
+
+HOST = "db.cluster-abc.us-east-1.rds.amazonaws.com:5432"
+
+
+def _signed(**overrides: str) -> str:
+    """A token for HOST and APP, signed with the sandbox's key after overrides (so only they can be wrong)."""
+    from urllib.parse import urlencode
+
+    from sandbox.services.rds import iam_tokens
+
+    now = dt.datetime.now(dt.UTC)
+    params = {
+        "Action": "connect",
+        "DBUser": APP,
+        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+        "X-Amz-Credential": f"{ACCESS_KEY_ID}/{now:%Y%m%d}/{REGION}/rds-db/aws4_request",
+        "X-Amz-Date": f"{now:%Y%m%dT%H%M%SZ}",
+        "X-Amz-Expires": "900",
+        "X-Amz-SignedHeaders": "host",
+    }
+    params.update(overrides)
+    credential = params["X-Amz-Credential"].split("/")
+    token = iam_tokens.Token(HOST, {**params, "X-Amz-Signature": ""})
+    params["X-Amz-Signature"] = iam_tokens.sign(token, iam_tokens.Secret(SECRET_ACCESS_KEY), credential[2])
+    return f"{HOST}/?{urlencode(params)}"
+
+
+def _check(token: str) -> str | None:
+    from sandbox.services.rds import iam_auth, iam_tokens
+
+    try:
+        iam_tokens.check_token(token, user=APP, region=REGION, hosts={HOST}, secret_for=iam_auth.secret_for)
+    except iam_tokens.TokenRefused as exc:
+        return str(exc)
+    return None
+
+
+def test_the_token_check_alone() -> None:
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    assert _check(_signed()) is None  # the signing above is what an SDK does: accepted
+    refused = {
+        "expires too long": (_signed(**{"X-Amz-Expires": "901"}), "X-Amz-Expires is '901'"),
+        "dated ahead": (
+            _signed(
+                **{
+                    "X-Amz-Date": f"{later:%Y%m%dT%H%M%SZ}",
+                    "X-Amz-Credential": f"{ACCESS_KEY_ID}/{later:%Y%m%d}/{REGION}/rds-db/aws4_request",
+                }
+            ),
+            "in the future",
+        ),
+        "another service": (
+            _signed(
+                **{"X-Amz-Credential": f"{ACCESS_KEY_ID}/{dt.datetime.now(dt.UTC):%Y%m%d}/{REGION}/rds/aws4_request"}
+            ),
+            "signed for service 'rds', not rds-db",
+        ),
+        "another action": (_signed(Action="describe"), "Action is 'describe'"),
+        "another header set": (_signed(**{"X-Amz-SignedHeaders": "host;x-amz-date"}), "X-Amz-SignedHeaders"),
+        "an extra parameter": (_signed(Extra="1"), "unexpected query parameters: Extra"),
+        "a repeated parameter": (_signed() + "&Action=connect", "Action appears twice"),
+        "no signature": (_signed().rsplit("&X-Amz-Signature=", 1)[0], "missing query parameters: X-Amz-Signature"),
+        "a password": ("hunter2", "not an IAM auth token"),
+    }
+    for case, (token, reason) in refused.items():
+        said = _check(token)
+        assert said is not None and reason in said, (case, said)
+
+
+def test_the_ldap_codec_round_trips_a_long_bind() -> None:
+    from sandbox.services.rds import ldap_verifier as ldap
+
+    password = "p" * 3000  # a long-form length, as a token needs
+    bind = ldap.encode(
+        ldap.BIND_REQUEST,
+        ldap.encode(ldap.INTEGER, b"\x03")
+        + ldap.encode(ldap.OCTET_STRING, b"hawa_app@cluster-X")
+        + ldap.encode(ldap.SIMPLE_AUTH, password.encode()),
+    )
+    message = ldap.encode(ldap.SEQUENCE, ldap.encode(ldap.INTEGER, b"\x07") + bind)
+    assert ldap.parse_bind(message) == (b"\x07", ldap.BIND_REQUEST, "hawa_app@cluster-X", password)
+    unbind = ldap.encode(ldap.SEQUENCE, ldap.encode(ldap.INTEGER, b"\x08") + bytes([ldap.UNBIND_REQUEST, 0]))
+    assert ldap.parse_bind(unbind)[1] == ldap.UNBIND_REQUEST
+    _tag, body, _end = ldap.decode(ldap.bind_response(b"\x07", ldap.INVALID_CREDENTIALS, "why"))
+    _id_tag, message_id, offset = ldap.decode(body)
+    op, result, _end = ldap.decode(body, offset)
+    assert (message_id, op, ldap.decode(result)[:2]) == (b"\x07", ldap.BIND_RESPONSE, (ldap.ENUMERATED, b"\x31"))

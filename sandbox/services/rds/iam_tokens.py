@@ -106,7 +106,10 @@ def check_token(
     secret = secret_for(parsed.access_key)
     if secret is None:
         raise TokenRefused(f"unknown access key {parsed.access_key}")
-    if secret.session_token is not None and params.get("X-Amz-Security-Token") != secret.session_token:
+    session_token = params.get("X-Amz-Security-Token")
+    if secret.session_token is None and session_token is not None:
+        raise TokenRefused(f"access key {parsed.access_key} is not temporary, yet the token carries a session token")
+    if secret.session_token is not None and session_token != secret.session_token:
         raise TokenRefused(f"access key {parsed.access_key} is temporary: its session token is missing or wrong")
     expected = sign(parsed, secret, region)
     if not hmac.compare_digest(expected, params["X-Amz-Signature"]):
