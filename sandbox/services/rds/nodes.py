@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import logging
 import os
+import shlex
 import signal
 import threading
 import time
@@ -114,7 +115,8 @@ class AuroraNode(PostgresNode):
     def _server_options(self) -> str:
         # Small servers: a sandbox region runs one per DB instance (docs/sandbox.md: within 2 GB for both regions).
         small = "-c shared_buffers=16MB -c max_connections=100 -c max_wal_size=256MB -c work_mem=2MB"
-        hba = f" -c hba_file={self.hba_file}" if self.ldap_port else ""
+        # pg_ctl hands -o to a shell: the path is quoted for it.
+        hba = f" -c {shlex.quote(f'hba_file={self.hba_file}')}" if self.ldap_port else ""
         return (
             f"{super()._server_options()} -c cluster_name={self.cluster_name} -c track_commit_timestamp=on {small}{hba}"
         )
