@@ -64,6 +64,7 @@ def _rds(sandbox: SandboxConfig, region: str = REGION, **credentials: str) -> An
         endpoint_url=sandbox.endpoint,
         aws_access_key_id=credentials.get("key", ACCESS_KEY_ID),
         aws_secret_access_key=credentials.get("secret", SECRET_ACCESS_KEY),
+        aws_session_token=credentials.get("session"),
     )
 
 
@@ -95,14 +96,6 @@ def _token(
     sandbox: SandboxConfig, host: str, port: int = 5432, user: str = APP, region: str = REGION, **kw: str
 ) -> str:
     return _rds(sandbox, region, **kw).generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user)
-
-
-def _token_with_session(sandbox: SandboxConfig, host: str, session_token: str) -> str:
-    rds = boto3.client(
-        "rds", region_name=REGION, endpoint_url=sandbox.endpoint, aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY, aws_session_token=session_token,
-    )  # fmt: skip
-    return rds.generate_db_auth_token(DBHostname=host, Port=5432, DBUsername=APP)
 
 
 def _create(rds: Any, cid: str, *, iam: bool, **extra: Any) -> dict[str, Any]:
@@ -261,9 +254,41 @@ def test_a_bad_token_is_refused_and_the_log_says_why(
         "another region": lambda: _token(sandbox, name, region=OTHER_REGION),
         "an unknown access key": lambda: _token(sandbox, name, key="AKIAOTHEREXAMPLE0000"),
         "the wrong secret": lambda: _token(sandbox, name, secret="not-the-sandbox-secret"),
-        "a long token": lambda: _token_with_session(sandbox, name, "FwoG" + "x" * 3600),
+        "a long token": lambda: _token(sandbox, name, session="FwoG" + "x" * 3600),
     }
     _refused(sandbox, _local(sandbox, name), tokens[case](), reason)
+
+
+def test_keys_moto_issued_sign_tokens_too(iam: dict[str, Any], sandbox: SandboxConfig) -> None:
+    """An IAM user's active access key, and an AssumeRole session's credentials with their session token."""
+    name, address = iam["endpoint"], _local(sandbox, iam["endpoint"])
+    clients = {"region_name": REGION, "endpoint_url": sandbox.endpoint, "aws_access_key_id": ACCESS_KEY_ID,
+               "aws_secret_access_key": SECRET_ACCESS_KEY}  # fmt: skip
+    iam_api, sts = boto3.client("iam", **clients), boto3.client("sts", **clients)
+    suffix = uuid.uuid4().hex[:8]
+    user, role = f"db-user-{suffix}", f"db-role-{suffix}"
+    iam_api.create_user(UserName=user)
+    key = iam_api.create_access_key(UserName=user)["AccessKey"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam_api.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    try:
+        with _connect(address, APP, _token(sandbox, name, key=key["AccessKeyId"], secret=key["SecretAccessKey"])):
+            pass
+        session = sts.assume_role(RoleArn=arn, RoleSessionName="app")["Credentials"]
+        temporary = {"key": session["AccessKeyId"], "secret": session["SecretAccessKey"]}
+        with _connect(address, APP, _token(sandbox, name, session=session["SessionToken"], **temporary)):
+            pass
+        _refused(sandbox, address, _token(sandbox, name, **temporary), "its session token is missing or wrong")
+        iam_api.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+        token = _token(sandbox, name, key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+        _refused(sandbox, address, token, f"unknown access key {key['AccessKeyId']}")
+    finally:
+        iam_api.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+        iam_api.delete_user(UserName=user)
+        iam_api.delete_role(RoleName=role)
 
 
 def test_no_token_logs_in_while_the_flag_is_off(iam: dict[str, Any], sandbox: SandboxConfig) -> None:
@@ -501,6 +526,18 @@ def test_the_token_check_alone() -> None:
     for case, (token, reason) in refused.items():
         said = _check(token)
         assert said is not None and reason in said, (case, said)
+
+
+def test_expired_temporary_credentials_sign_no_token() -> None:
+    from sandbox.services.rds import iam_tokens
+
+    ended = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    secret = iam_tokens.Secret(SECRET_ACCESS_KEY, "session-token", expires_at=ended)
+    token = _signed(**{"X-Amz-Security-Token": "session-token"})
+    with pytest.raises(iam_tokens.TokenRefused, match=r"temporary credentials of access key .* expired at"):
+        iam_tokens.check_token(token, user=APP, region=REGION, hosts={HOST}, secret_for=lambda _key: secret)
+    live = iam_tokens.Secret(SECRET_ACCESS_KEY, "session-token", expires_at=ended + dt.timedelta(hours=1))
+    iam_tokens.check_token(token, user=APP, region=REGION, hosts={HOST}, secret_for=lambda _key: live)
 
 
 def test_the_ldap_codec_round_trips_a_long_bind() -> None:

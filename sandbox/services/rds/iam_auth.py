@@ -10,7 +10,9 @@ cluster's region and an endpoint that leads to the cluster, while the cluster ha
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
+from typing import Any
 
 from sandbox import config
 from sandbox.postgres import HOST
@@ -20,9 +22,46 @@ from sandbox.services.rds.nodes import Member, log
 
 
 def secret_for(access_key: str) -> iam_tokens.Secret | None:
-    """The secret of an access key the sandbox knows: its fixed credentials (every client's and task's)."""
+    """The secret of an access key the sandbox knows: its fixed credentials (every client's and task's), an active
+    access key of an IAM user, or the temporary credentials of an STS AssumeRole session (with its session token and
+    expiry; AssumeRoleWithWebIdentity and WithSAML too), as moto issued them. GetSessionToken's and
+    GetFederationToken's are not kept by moto: unknown."""
     if access_key == config.ACCESS_KEY_ID:
         return iam_tokens.Secret(config.SECRET_ACCESS_KEY)
+    return _assumed_role_secret(access_key) or _user_secret(access_key)
+
+
+def _values(mapping: dict[Any, Any]) -> list[Any]:
+    """The values of a moto dict that request threads may be changing meanwhile (read again when one did)."""
+    for _ in range(5):
+        try:
+            return list(mapping.values())
+        except RuntimeError:  # "dictionary changed size during iteration"
+            continue
+    return []
+
+
+def _assumed_role_secret(access_key: str) -> iam_tokens.Secret | None:
+    from moto.sts.models import sts_backends
+
+    for account_id in list(sts_backends.keys()):
+        for backend in _values(sts_backends[account_id]):
+            for role in list(backend.assumed_roles):
+                if role.access_key_id == access_key:
+                    expires_at = role.expiration.replace(tzinfo=dt.UTC)
+                    return iam_tokens.Secret(role.secret_access_key, role.session_token, expires_at)
+    return None
+
+
+def _user_secret(access_key: str) -> iam_tokens.Secret | None:
+    from moto.iam.models import iam_backends
+
+    for account_id in list(iam_backends.keys()):
+        for backend in _values(iam_backends[account_id]):
+            for user in _values(backend.users):
+                for key in list(user.access_keys):
+                    if key.access_key_id == access_key and key.status == "Active":
+                        return iam_tokens.Secret(key.secret_access_key)
     return None
 
 

@@ -40,10 +40,11 @@ class TokenRefused(Exception):
 
 @dataclass(frozen=True)
 class Secret:
-    """What signs for an access key: its secret, and the session token a temporary key must carry."""
+    """What signs for an access key: its secret, and the session token and expiry of a temporary key."""
 
     secret_key: str
     session_token: str | None = None
+    expires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ def check_token(
         raise TokenRefused(f"X-Amz-Algorithm is {params['X-Amz-Algorithm']!r}, not {ALGORITHM}")
     if params["X-Amz-SignedHeaders"] != "host":
         raise TokenRefused(f"X-Amz-SignedHeaders is {params['X-Amz-SignedHeaders']!r}, not 'host'")
-    signed_at = _check_time(params, now or dt.datetime.now(dt.UTC))
+    now = now or dt.datetime.now(dt.UTC)
+    signed_at = _check_time(params, now)
     _check_scope(params, signed_at, region)
     if parsed.host not in hosts:
         raise TokenRefused(f"the token is for {parsed.host}, which does not lead to this database")
@@ -111,6 +113,10 @@ def check_token(
         raise TokenRefused(f"access key {parsed.access_key} is not temporary, yet the token carries a session token")
     if secret.session_token is not None and session_token != secret.session_token:
         raise TokenRefused(f"access key {parsed.access_key} is temporary: its session token is missing or wrong")
+    if secret.expires_at is not None and now > secret.expires_at:
+        raise TokenRefused(
+            f"the temporary credentials of access key {parsed.access_key} expired at {secret.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
     expected = sign(parsed, secret, region)
     if not hmac.compare_digest(expected, params["X-Amz-Signature"]):
         raise TokenRefused("the signature does not match (signed with another secret, or the token was altered)")
