@@ -139,6 +139,8 @@ class AuroraNode(PostgresNode):
         ]
 
     def start(self, timeout: int = START_TIMEOUT_S) -> AuroraNode:
+        """Write this node's pg_hba, then start: every start of every node (a new reader, a promoted one, a rewound
+        old writer, a secondary's) gets the line; it never changes while the node runs, so nothing needs a reload."""
         if self.ldap_port:
             self.hba_file.write_text("\n".join(self.hba_lines()) + "\n")
             self._own(self.hba_file, 0o600)

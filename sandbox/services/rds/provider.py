@@ -51,6 +51,10 @@ What plain moto only records, and what AWS does instead:
   rejoins as a standby via pg_rewind as soon as its region is up (at once, or when the region is restored).
   AllowDataLoss together with Switchover is ``InvalidParameterCombination``, as the API reference says.
 - **RemoveFromGlobalCluster** detaches a secondary and promotes it to a standalone writer (status ``promoting``).
+- **IAM database authentication** (iam_auth.py, iam_tokens.py, ldap_verifier.py): every cluster has the role
+  ``rds_iam``; its members log in only with an IAM auth token, checked as RDS checks it, while the cluster has
+  ``IAMDatabaseAuthenticationEnabled``. ModifyDBCluster ``EnableIAMDatabaseAuthentication`` changes it at once (moto
+  ignored it).
 - **Events.** RDS-EVENT-0181/0182/0184/0185/0187 (switchover), 0238/0239 (failover), 0240/0241 (resync), 0397 (global
   writer endpoint moved) and 0170 (cluster created), SourceType ``db-cluster`` in the cluster's region, as AWS's
   event list has them. DescribeEvents now honours StartTime/EndTime/Duration (default: the last 60 minutes) and
