@@ -40,6 +40,7 @@ from typing import Any
 from sandbox import runtime
 from sandbox.postgres import HOST, PostgresError, _check_traversable, make_base_dir, server_user
 from sandbox.services.rds.failover import ClusterFailover
+from sandbox.services.rds.iam_auth import IamAuthentication
 from sandbox.services.rds.instances import ClusterInstances
 from sandbox.services.rds.nodes import (
     ENGINE,
@@ -66,7 +67,7 @@ from sandbox.services.rds.sampling import ReplicationFacts
 __all__ = ["ENGINE", "SAMPLE_INTERVAL_S", "AuroraError", "Fleet", "Member"]
 
 
-class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, ReplicationFacts):
+class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, ReplicationFacts, IamAuthentication):
     """Every live Aurora cluster and global cluster of this sandbox process."""
 
     def __init__(self, rt: runtime.Runtime) -> None:
@@ -173,7 +174,8 @@ class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, 
         data_dir = base_dir / "pgdata"
         node = AuroraNode(
             data_dir=data_dir, port=runtime.free_port(), password=self._password, superuser=INTERNAL_SUPERUSER,
-            fast=True, cluster_name=cluster_id,
+            fast=True, cluster_name=cluster_id, ldap_port=self.iam_verifier_port(),
+            iam_realm=record.db_cluster_resource_id,
         )  # fmt: skip
         member = Member(
             record=record, account=account, region=region, cluster_id=cluster_id, node=node,
@@ -420,6 +422,7 @@ class Fleet(NodeLifecycle, ClusterInstances, ClusterFailover, GlobalOperations, 
         for thread in threads:
             thread.join(30)
         if not delete:
+            self.close_iam_verifier()
             with self._lock:
                 # Nothing outlives the server process (moto forgets every cluster): a data folder outside the
                 # state folder would only pile up in the system temp folder.

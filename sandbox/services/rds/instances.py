@@ -59,6 +59,7 @@ class ClusterInstances:
                 node = AuroraNode(
                     data_dir=member.base_dir / "instances" / iid / "pgdata", port=runtime.free_port(),
                     password=self._password, superuser=INTERNAL_SUPERUSER, fast=True, cluster_name=iid,
+                    ldap_port=member.node.ldap_port, iam_realm=member.node.iam_realm,
                 )  # fmt: skip
                 inst = Instance(instance_id=iid, record=record, node=node, endpoint=endpoint)
             member.instances[iid] = inst

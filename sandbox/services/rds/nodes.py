@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import logging
 import os
+import shlex
 import signal
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import runtime
-from sandbox.postgres import HOST, PostgresError, PostgresNode
+from sandbox.postgres import HOST, START_TIMEOUT_S, PostgresError, PostgresNode
 
 log = logging.getLogger("sandbox.aurora")
 
@@ -28,6 +29,8 @@ ENGINE = "aurora-postgresql"
 # Aurora's own administrative role; the master user is an ordinary member of rds_superuser, as on AWS.
 INTERNAL_SUPERUSER = "rdsadmin"
 MASTER_GROUP = "rds_superuser"
+# Members of this role log in with an IAM auth token only (iam_auth.py), as on RDS and Aurora.
+IAM_ROLE = "rds_iam"
 GLOBAL_ENDPOINT_PORT = 5432
 SAMPLE_INTERVAL_S = 2.0
 METRIC_INTERVAL_S = 5.0
@@ -104,11 +107,45 @@ class AuroraNode(PostgresNode):
     """
 
     cluster_name: str = ""
+    # IAM database authentication: the LDAP verifier's port (0: none) and the cluster's resource id, the bind DN's
+    # suffix that tells the verifier which cluster a login is for (the same on every node of the cluster).
+    ldap_port: int = 0
+    iam_realm: str = ""
 
     def _server_options(self) -> str:
         # Small servers: a sandbox region runs one per DB instance (docs/sandbox.md: within 2 GB for both regions).
         small = "-c shared_buffers=16MB -c max_connections=100 -c max_wal_size=256MB -c work_mem=2MB"
-        return f"{super()._server_options()} -c cluster_name={self.cluster_name} -c track_commit_timestamp=on {small}"
+        # pg_ctl hands -o to a shell: the path is quoted for it.
+        hba = f" -c {shlex.quote(f'hba_file={self.hba_file}')}" if self.ldap_port else ""
+        return (
+            f"{super()._server_options()} -c cluster_name={self.cluster_name} -c track_commit_timestamp=on {small}{hba}"
+        )
+
+    @property
+    def hba_file(self) -> Path:
+        """This node's pg_hba, beside its data folder: pg_basebackup and pg_rewind copy the data folder's own
+        pg_hba.conf from another node (another cluster's, for a secondary), so the node's is kept out of their way."""
+        return self.data_dir.parent / "pg_hba.conf"
+
+    def hba_lines(self) -> list[str]:
+        """Members of rds_iam go to the IAM verifier (LDAP simple bind as <user>@<realm>, the token as password),
+        before the password lines initdb writes (scram-sha-256; replication for the standbys)."""
+        return [
+            "# sandbox/services/rds/nodes.py: written at every start of this node",
+            f"host all +{IAM_ROLE} 127.0.0.0/8 ldap ldapserver={HOST} ldapport={self.ldap_port}"
+            f' ldapsuffix="@{self.iam_realm}"',
+            "host all all 127.0.0.1/32 scram-sha-256",
+            "host replication all 127.0.0.1/32 scram-sha-256",
+        ]
+
+    def start(self, timeout: int = START_TIMEOUT_S) -> AuroraNode:
+        """Write this node's pg_hba, then start: every start of every node (a new reader, a promoted one, a rewound
+        old writer, a secondary's) gets the line; it never changes while the node runs, so nothing needs a reload."""
+        if self.ldap_port:
+            self.hba_file.write_text("\n".join(self.hba_lines()) + "\n")
+            self._own(self.hba_file, 0o600)
+        super().start(timeout)
+        return self
 
     @property
     def ready_marker(self) -> Path:

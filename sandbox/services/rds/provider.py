@@ -51,6 +51,10 @@ What plain moto only records, and what AWS does instead:
   rejoins as a standby via pg_rewind as soon as its region is up (at once, or when the region is restored).
   AllowDataLoss together with Switchover is ``InvalidParameterCombination``, as the API reference says.
 - **RemoveFromGlobalCluster** detaches a secondary and promotes it to a standalone writer (status ``promoting``).
+- **IAM database authentication** (iam_auth.py, iam_tokens.py, ldap_verifier.py): every cluster has the role
+  ``rds_iam``; its members log in only with an IAM auth token, checked as RDS checks it, while the cluster has
+  ``IAMDatabaseAuthenticationEnabled``. ModifyDBCluster ``EnableIAMDatabaseAuthentication`` changes it at once (moto
+  ignored it).
 - **Events.** RDS-EVENT-0181/0182/0184/0185/0187 (switchover), 0238/0239 (failover), 0240/0241 (resync), 0397 (global
   writer endpoint moved) and 0170 (cluster created), SourceType ``db-cluster`` in the cluster's region, as AWS's
   event list has them. DescribeEvents now honours StartTime/EndTime/Duration (default: the last 60 minutes) and
@@ -303,6 +307,7 @@ def _patch_clusters(engine: aurora.Fleet) -> None:
                 _raise_as_rds(exc)
         old_key, old_port = engine.key(record), record.port
         result = original_modify(self, kwargs)
+        _apply_iam_flag(record, result, kwargs.get("enable_iam_database_authentication"))
         if member is not None:
             if password:
                 engine.set_master_password(member, password)
@@ -313,6 +318,19 @@ def _patch_clusters(engine: aurora.Fleet) -> None:
     patches.patch(RDSBackend, "create_db_cluster", create_db_cluster, owner=__name__)
     patches.patch(RDSResponse, "create_db_cluster", _settled(engine, RDSResponse.create_db_cluster), owner=__name__)
     patches.patch(RDSBackend, "modify_db_cluster", modify_db_cluster, owner=__name__)
+
+
+def _apply_iam_flag(record: Any, answer: Any, enabled: bool | None) -> None:
+    """ModifyDBCluster EnableIAMDatabaseAuthentication changes IAMDatabaseAuthenticationEnabled at once (moto stored
+    it under a name its DescribeDBClusters never reads, so the flag could not change after CreateDBCluster).
+
+    At once whatever ApplyImmediately says, as for an Aurora cluster on AWS (the API reference: ApplyImmediately
+    affects only NewDBClusterIdentifier and MasterUserPassword there).
+    """
+    if enabled is None:
+        return
+    for each in (record, answer):
+        each.iam_auth = bool(enabled)
 
 
 def _patch_statuses(engine: aurora.Fleet) -> None:

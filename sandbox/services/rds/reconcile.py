@@ -10,6 +10,7 @@ import time
 from sandbox import runtime
 from sandbox.postgres import PostgresError
 from sandbox.services.rds.nodes import (
+    IAM_ROLE,
     MASTER_GROUP,
     STREAMING_WAIT_S,
     Global,
@@ -171,7 +172,10 @@ class NodeLifecycle:
             head.status = "available"
 
     def _bootstrap(self, member: Member) -> None:
-        """The master user: a login role with CREATEDB and CREATEROLE in rds_superuser, owner of DatabaseName."""
+        """The master user: a login role with CREATEDB and CREATEROLE in rds_superuser, owner of DatabaseName; and
+        rds_iam, the NOLOGIN role whose members log in with IAM auth tokens (the master grants it: on PostgreSQL 15
+        CREATEROLE may grant any role that is not a superuser, so the master needs no membership of its own, which
+        would make it an IAM-only login too)."""
         from psycopg import sql
 
         user = sql.Identifier(member.master_username or "")
@@ -179,6 +183,8 @@ class NodeLifecycle:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (MASTER_GROUP,)).fetchone():
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(MASTER_GROUP)))
                 conn.execute(sql.SQL("GRANT pg_monitor, pg_signal_backend TO {}").format(sql.Identifier(MASTER_GROUP)))
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (IAM_ROLE,)).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(IAM_ROLE)))
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (member.master_username,)).fetchone():
                 conn.execute(
                     sql.SQL("CREATE ROLE {} LOGIN CREATEDB CREATEROLE IN ROLE {} PASSWORD {}").format(
