@@ -332,6 +332,19 @@ def test_global_writer_endpoint_secondary_and_a_dark_region(sandbox: SandboxConf
         global_endpoint = glob["GlobalCluster"]["Endpoint"]
         with _connect(_local(sandbox, global_endpoint), APP, _token(sandbox, global_endpoint)) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        # By its AWS name the global writer endpoint takes the writer's region only; by its loopback address (what
+        # an ECS task's environment names) the other member's too: no name there to read the writer's region from.
+        _refused(
+            sandbox,
+            _local(sandbox, global_endpoint),
+            _token(sandbox, global_endpoint, region=OTHER_REGION),
+            f"the token is signed for region {OTHER_REGION}",
+        )
+        listener = _local(sandbox, global_endpoint)
+        from_the_other_region = _token(sandbox, listener[0], port=listener[1], region=OTHER_REGION)
+        with _connect(listener, APP, from_the_other_region) as conn:
+            assert conn.execute("SELECT current_user, pg_is_in_recovery()").fetchone() == (APP, False)
+        _refused(sandbox, listener, _token(sandbox, listener[0], port=listener[1], region="eu-west-1"), "eu-west-1")
         on_secondary = _local(sandbox, secondary["Endpoint"])
         _wait("the role replicated", lambda: _can_log_in(on_secondary, PLAIN, PLAIN_PASSWORD))
         with _connect(on_secondary, APP, _token(sandbox, secondary["Endpoint"], region=OTHER_REGION)) as conn:

@@ -101,7 +101,12 @@ class IamAuthentication:
         else:
             try:
                 iam_tokens.check_token(
-                    password, user=user, region=member.region, hosts=self.iam_hosts(member), secret_for=secret_for
+                    password,
+                    user=user,
+                    region=member.region,
+                    hosts=self.iam_hosts(member),
+                    secret_for=secret_for,
+                    nameless=self.nameless_hosts(member),
                 )
             except iam_tokens.TokenRefused as exc:
                 reason = str(exc)
@@ -117,6 +122,17 @@ class IamAuthentication:
             if not member.deleted and member.record.db_cluster_resource_id == realm:
                 return member
         return None
+
+    def nameless_hosts(self, member: Member) -> dict[str, set[str]]:
+        """The global writer endpoint's loopback listeners (while member is the writer), each with every member's
+        region: the name a client on AWS reads the writer's region from (the CNAME's target) is not there, so an app
+        in either region signs a token for it with its own (docs/sandbox.md, "IAM database authentication")."""
+        glob = self.global_of(member)
+        if glob is None or self.writer_of(glob) is not member:
+            return {}
+        regions = {m.region for m in self.members_of(glob) if not m.deleted}
+        listeners = (self.rt.resolve(name, port) for name, port in glob.published)
+        return {f"{local[0]}:{local[1]}": regions for local in listeners if local is not None}
 
     def iam_hosts(self, member: Member) -> set[str]:
         """Every ``host:port`` a token may name to reach member: its cluster, reader and instance endpoints, the

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -87,9 +87,15 @@ def check_token(
     hosts: Collection[str],
     secret_for: Callable[[str], Secret | None],
     now: dt.datetime | None = None,
+    nameless: Mapping[str, Collection[str]] | None = None,
 ) -> None:
     """Accept token as ``user``'s password for a database in ``region`` reached through one of ``hosts``
-    (``name:port`` or ``127.0.0.1:port``, lowercase), or raise TokenRefused with the reason."""
+    (``name:port`` or ``127.0.0.1:port``, lowercase), or raise TokenRefused with the reason.
+
+    ``nameless`` maps hosts whose token may be signed for any of several regions: the global writer endpoint's
+    loopback listener. On AWS a client reads the writer's region from the name the endpoint's CNAME leads to; behind
+    a loopback address there is no name, so a client can only sign for its own region, one of the members'.
+    """
     parsed = parse_token(token)
     params = parsed.params
     if params["Action"] != "connect":
@@ -102,6 +108,9 @@ def check_token(
         raise TokenRefused(f"X-Amz-SignedHeaders is {params['X-Amz-SignedHeaders']!r}, not 'host'")
     now = now or dt.datetime.now(dt.UTC)
     signed_at = _check_time(params, now)
+    scoped = _scoped_region(params)
+    if nameless and scoped in nameless.get(parsed.host, ()):
+        region = scoped
     _check_scope(params, signed_at, region)
     if parsed.host not in hosts:
         raise TokenRefused(f"the token is for {parsed.host}, which does not lead to this database")
@@ -136,6 +145,11 @@ def _check_time(params: dict[str, str], now: dt.datetime) -> dt.datetime:
     if now > expired_at:
         raise TokenRefused(f"the token expired at {expired_at:%Y-%m-%dT%H:%M:%SZ}")
     return signed_at
+
+
+def _scoped_region(params: dict[str, str]) -> str | None:
+    parts = params["X-Amz-Credential"].split("/")
+    return parts[2] if len(parts) == 5 else None
 
 
 def _check_scope(params: dict[str, str], signed_at: dt.datetime, region: str) -> None:
