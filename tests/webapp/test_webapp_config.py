@@ -153,6 +153,10 @@ def test_the_global_writer_endpoint_signs_for_the_region_of_the_cluster_it_leads
     writer = "hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com"
     monkeypatch.setattr(socket, "gethostbyname_ex", lambda name: (writer, [name], ["10.1.2.3"]))
     assert token_region("hawa.global-x1y2z3.global.rds.amazonaws.com", "us-east-1") == "us-west-2"
+    # The chain may end in a name without RDS's form: the region is on the way.
+    chain = ("ip-10-1-2-3.us-west-2.compute.internal", ["hawa.global-x1y2z3.global.rds.amazonaws.com", writer])
+    monkeypatch.setattr(socket, "gethostbyname_ex", lambda name: (*chain, ["10.1.2.3"]))
+    assert token_region("hawa.global-x1y2z3.global.rds.amazonaws.com", "us-east-1") == "us-west-2"
 
 
 def test_iam_tokens_are_signed_per_connection_for_the_user_and_host() -> None:

@@ -9,7 +9,7 @@ endpoint (a failover), and every connection it then opens would be refused until
 
 The region comes from the host's name (``<name>.cluster-<id>.<region>.rds.amazonaws.com``). Aurora's global
 writer endpoint (``<name>.global-<id>.global.rds.amazonaws.com``) names no region: it is a CNAME to the current
-writer cluster's endpoint, whose name does. A name that leads to no region (an address, as in the sandbox)
+writer cluster's endpoint, whose name does (a name somewhere in the chain the resolver reports). A name that leads to no region (an address, as in the sandbox)
 signs for this app's own region (REGION).
 """
 
@@ -46,11 +46,16 @@ def token_region(host: str, default: str) -> str:
     if found:
         return found["region"].lower()
     try:
-        canonical = socket.gethostbyname_ex(host)[0]
+        canonical, aliases, _addresses = socket.gethostbyname_ex(host)
     except OSError:
         return default
-    found = _REGION_IN_RDS_NAME.search(canonical)
-    return found["region"].lower() if found else default
+    # The CNAME chain (global endpoint -> cluster endpoint -> instance endpoint -> ...) ends in a name that may carry
+    # no region of RDS's form: any name on the way that does is the region.
+    for name in (canonical, *aliases):
+        found = _REGION_IN_RDS_NAME.search(name)
+        if found:
+            return found["region"].lower()
+    return default
 
 
 class IamTokens:
