@@ -17,7 +17,7 @@ description:
   - With IAM database authentication on, a database user that is a member of C(rds_iam) logs in with an IAM
     authentication token (C(generate_db_auth_token)) signed by a principal allowed C(rds-db:connect) as that user;
     off, such a user cannot log in at all.
-  - In a global database each region's cluster has its own setting: set it on every member.
+  - In a global database each region's cluster has its own setting, so set it on every member.
 author:
   - hawa platform team (!UNKNOWN)
 options:

@@ -41,6 +41,12 @@ def test_doc_blocks_are_yaml(path) -> None:
     doc = yaml.safe_load(blocks["DOCUMENTATION"])
     assert doc["module"] == path.stem
     assert isinstance(yaml.safe_load(blocks["EXAMPLES"]), list)
+    # An unquoted "a: b" in a line makes it a mapping, which ansible-doc and validate-modules refuse.
+    documented = {"module": doc} | {f"option {key}": spec for key, spec in (doc.get("options") or {}).items()}
+    for name, spec in documented.items():
+        description = spec["description"]
+        lines = description if isinstance(description, list) else [description]
+        assert all(isinstance(line, str) for line in lines), f"{path.stem} {name}: a description line is not text"
     returns = yaml.safe_load(blocks["RETURN"]) or {}
     for name, spec in returns.items():
         description = spec["description"]
