@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ def run_playbook(
 
 
 def sandbox_control(sandbox: Any, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """Call the sandbox's control route /_sandbox/<path> (sandbox/control.py)."""
+    """Call the sandbox's control route /_sandbox/<path> (sandbox/control.py); an outage or a restore of a region
+    answers once it is done, in seconds."""
     import urllib.request
 
     request = urllib.request.Request(  # noqa: S310 - loopback
@@ -122,8 +124,32 @@ def sandbox_control(sandbox: Any, method: str, path: str, body: dict[str, Any] |
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
         return json.load(response)
+
+
+def wait_until(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float = 60,
+    interval: float = 0.1,
+    ignoring: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """check()'s first truthy result, polled every interval (an exception in ignoring counts as not yet);
+    AssertionError naming what after timeout seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except ignoring:
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
 
 
 def loopback_security_group(ec2: Any, vpc_id: str, name: str = "alb-loopback") -> str:

@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.config import SandboxConfig
+from tests.support import sandbox_control, wait_until
 
 ENGINE = "aurora-postgresql"
 VERSION = "16.4"
@@ -31,22 +32,9 @@ def _code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
     return excinfo.value.response["Error"]["Code"]
 
 
-def _get(sandbox: SandboxConfig, path: str) -> Any:
-    with urllib.request.urlopen(f"{sandbox.endpoint}/_sandbox/{path}", timeout=10) as resp:  # noqa: S310 - loopback
-        return json.load(resp)
-
-
-def _post(sandbox: SandboxConfig, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{sandbox.endpoint}/_sandbox/{path}", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - loopback
-        return json.load(resp)
-
-
 def _address(sandbox: SandboxConfig, name: str, port: int = 5432) -> tuple[str, int]:
     """Where the sandbox's name map sends name:port (the rt.resolve an AWS client's DNS stands for)."""
-    names = _get(sandbox, "")["names"]
+    names = sandbox_control(sandbox, "GET", "")["names"]
     host, local_port = names[f"{name}:{port}"].rsplit(":", 1)
     return host, int(local_port)
 
@@ -56,17 +44,6 @@ def _connect(sandbox: SandboxConfig, name: str, password: str = PASSWORD, **extr
     return psycopg.connect(
         host=host, port=port, user=USER, password=password, dbname=DATABASE, autocommit=True, connect_timeout=3, **extra
     )
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _rows(conn: psycopg.Connection, query: str) -> list[tuple[Any, ...]] | None:
@@ -107,8 +84,8 @@ def regions_back(sandbox: SandboxConfig) -> Iterator[None]:
     """Whatever a test darkens or stops comes back afterwards."""
     yield
     for region in (PRIMARY_REGION, SECONDARY_REGION):
-        _post(sandbox, "restore", {"region": region})
-        _post(sandbox, "faults/start-database", {"region": region})
+        sandbox_control(sandbox, "POST", "restore", {"region": region})
+        sandbox_control(sandbox, "POST", "faults/start-database", {"region": region})
 
 
 @pytest.fixture
@@ -118,12 +95,14 @@ def global_db(aws: Callable[..., Any], sandbox: SandboxConfig, regions_back: Non
     suffix = uuid.uuid4().hex[:8]
     gid, pid, sid = f"g-{suffix}", f"p-{suffix}", f"s-{suffix}"
     primary = _create_primary(east, pid)
-    _wait("the primary to be available", lambda: _status(east, pid) == "available")
+    wait_until("the primary to be available", lambda: _status(east, pid) == "available")
     glob = east.create_global_cluster(GlobalClusterIdentifier=gid, SourceDBClusterIdentifier=primary["DBClusterArn"])
     secondary = west.create_db_cluster(
         DBClusterIdentifier=sid, Engine=ENGINE, EngineVersion=VERSION, GlobalClusterIdentifier=gid
     )["DBCluster"]
-    _wait("the secondary to be connected", lambda: _members(east, gid)[sid].get("SynchronizationStatus") == "connected")
+    wait_until(
+        "the secondary to be connected", lambda: _members(east, gid)[sid].get("SynchronizationStatus") == "connected"
+    )
     yield {
         "east": east,
         "west": west,
@@ -135,10 +114,10 @@ def global_db(aws: Callable[..., Any], sandbox: SandboxConfig, regions_back: Non
         "endpoint": glob["GlobalCluster"]["Endpoint"],
     }
     for region in (PRIMARY_REGION, SECONDARY_REGION):
-        _post(sandbox, "restore", {"region": region})
+        sandbox_control(sandbox, "POST", "restore", {"region": region})
     for client, cluster in ((west, secondary), (east, primary)):
         with contextlib.suppress(ClientError):
-            _wait("no operation running", lambda: not _get_failover_state(east, gid), timeout=30)
+            wait_until("no operation running", lambda: not _get_failover_state(east, gid), timeout=30)
             client.remove_from_global_cluster(GlobalClusterIdentifier=gid, DbClusterIdentifier=cluster["DBClusterArn"])
     for client, cluster in ((west, secondary), (east, primary)):
         with contextlib.suppress(ClientError):
@@ -157,7 +136,7 @@ def test_cluster_is_a_real_postgresql_with_the_master_user(
     rds = aws("rds", SECONDARY_REGION)
     cid = f"c-{uuid.uuid4().hex[:8]}"
     # Stopped databases hold the node back: "creating" (and the instance with it) until it accepts connections.
-    _post(sandbox, "faults/stop-database", {"region": SECONDARY_REGION})
+    sandbox_control(sandbox, "POST", "faults/stop-database", {"region": SECONDARY_REGION})
     cluster = _create_primary(rds, cid)
     assert cluster["Status"] == "creating"
     instance = rds.create_db_instance(
@@ -168,9 +147,9 @@ def test_cluster_is_a_real_postgresql_with_the_master_user(
     assert (
         rds.describe_db_instances(DBInstanceIdentifier=f"{cid}-1")["DBInstances"][0]["DBInstanceStatus"] == "creating"
     )
-    _post(sandbox, "faults/start-database", {"region": SECONDARY_REGION})
+    sandbox_control(sandbox, "POST", "faults/start-database", {"region": SECONDARY_REGION})
     started = time.monotonic()
-    _wait("the cluster to be available", lambda: _status(rds, cid) == "available")
+    wait_until("the cluster to be available", lambda: _status(rds, cid) == "available")
     print(f"node available {time.monotonic() - started:.2f}s after start-database")
     assert (
         rds.describe_db_instances(DBInstanceIdentifier=f"{cid}-1")["DBInstances"][0]["DBInstanceStatus"] == "available"
@@ -197,20 +176,20 @@ def test_cluster_is_a_real_postgresql_with_the_master_user(
         _connect(sandbox, cluster["Endpoint"], password="second-password-2").close()
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             _connect(sandbox, cluster["Endpoint"])
-        described = json.dumps(_get(sandbox, "aurora"))
+        described = json.dumps(sandbox_control(sandbox, "GET", "aurora"))
         assert "second-password-2" not in described and PASSWORD not in described
         assert "DB cluster created." in _messages(rds, cid)
     finally:
         rds.delete_db_instance(DBInstanceIdentifier=f"{cid}-1", SkipFinalSnapshot=True)
-        data_dir = next(c for c in _get(sandbox, "aurora")["clusters"] if c["DBClusterIdentifier"] == cid)[
-            "DataDirectory"
-        ]
+        data_dir = next(
+            c for c in sandbox_control(sandbox, "GET", "aurora")["clusters"] if c["DBClusterIdentifier"] == cid
+        )["DataDirectory"]
         assert (
             rds.delete_db_cluster(DBClusterIdentifier=cid, SkipFinalSnapshot=True)["DBCluster"]["Status"] == "deleting"
         )
     # Deleted: names unpublished, node stopped, data gone.
-    assert f"{cluster['Endpoint']}:5432" not in _get(sandbox, "")["names"]
-    _wait("the data folder to be deleted", lambda: not Path(data_dir).exists(), timeout=15)
+    assert f"{cluster['Endpoint']}:5432" not in sandbox_control(sandbox, "GET", "")["names"]
+    wait_until("the data folder to be deleted", lambda: not Path(data_dir).exists(), timeout=15)
 
 
 def test_secondary_streams_from_the_primary_and_refuses_writes(
@@ -228,7 +207,7 @@ def test_secondary_streams_from_the_primary_and_refuses_writes(
         writer.execute("CREATE TABLE items (id int PRIMARY KEY)")
         writer.execute("INSERT INTO items VALUES (1)")
     with _connect(sandbox, global_db["secondary"]["Endpoint"]) as reader:
-        _wait("the row on the secondary", lambda: _rows(reader, "SELECT id FROM items") == [(1,)], 10)
+        wait_until("the row on the secondary", lambda: _rows(reader, "SELECT id FROM items") == [(1,)], 10)
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as excinfo:
             reader.execute("INSERT INTO items VALUES (2)")
         assert excinfo.value.sqlstate == "25006"
@@ -255,9 +234,9 @@ def test_secondary_streams_from_the_primary_and_refuses_writes(
                 found[name] = [p["Maximum"] for p in stats]
         return found if len(found) == 2 else {}
 
-    points = _wait("lag metrics of the secondary", lag_points, timeout=15, interval=0.5)
+    points = wait_until("lag metrics of the secondary", lag_points, timeout=15, interval=0.5)
     assert all(0 <= value < 60_000 for values in points.values() for value in values)
-    described = {c["DBClusterIdentifier"]: c for c in _get(sandbox, "aurora")["clusters"]}
+    described = {c["DBClusterIdentifier"]: c for c in sandbox_control(sandbox, "GET", "aurora")["clusters"]}
     assert described[sid]["ReplicationLagMs"] is not None and described[sid]["RPOLagMs"] is not None
     assert described[pid]["Role"] == "writer" and described[sid]["Role"] == "standby"
 
@@ -287,7 +266,7 @@ def test_switchover_moves_the_writer_without_losing_an_acknowledged_write(
 
     writer = threading.Thread(target=write_continuously, daemon=True)
     writer.start()
-    _wait("writes flowing", lambda: len(acknowledged) > 50, 10)
+    wait_until("writes flowing", lambda: len(acknowledged) > 50, 10)
     started = time.monotonic()
     answer = west.switchover_global_cluster(GlobalClusterIdentifier=gid, TargetDbClusterIdentifier=target)
     assert answer["GlobalCluster"]["FailoverState"] == {
@@ -308,7 +287,7 @@ def test_switchover_moves_the_writer_without_losing_an_acknowledged_write(
             seen.add(state["Status"])
         return not state
 
-    _wait("the switchover to finish", finished, 60, 0.02)
+    wait_until("the switchover to finish", finished, 60, 0.02)
     duration = time.monotonic() - started
     print(f"switchover took {duration:.2f}s; FailoverState seen: {sorted(seen)}")
     assert seen and seen <= {"pending", "switching-over"}
@@ -323,7 +302,9 @@ def test_switchover_moves_the_writer_without_losing_an_acknowledged_write(
         assert not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
     assert acknowledged and set(acknowledged) <= stored, f"lost {sorted(set(acknowledged) - stored)[:10]}"
     # Topology kept: the old primary is now a connected standby of the new one.
-    _wait("the old primary connected", lambda: _members(east, gid)[pid]["SynchronizationStatus"] == "connected", 30)
+    wait_until(
+        "the old primary connected", lambda: _members(east, gid)[pid]["SynchronizationStatus"] == "connected", 30
+    )
     with (
         _connect(sandbox, global_db["primary"]["Endpoint"]) as old,
         pytest.raises(psycopg.errors.ReadOnlySqlTransaction),
@@ -354,9 +335,9 @@ def test_failover_in_an_outage_and_the_old_primary_rejoins_as_a_standby(
         conn.execute("CREATE TABLE orders (id int)")
         conn.execute("INSERT INTO orders VALUES (1)")
     with _connect(sandbox, global_db["secondary"]["Endpoint"]) as reader:
-        _wait("the row replicated", lambda: _rows(reader, "SELECT id FROM orders") == [(1,)], 10)
-    _post(sandbox, "outage", {"region": PRIMARY_REGION})
-    _wait(
+        wait_until("the row replicated", lambda: _rows(reader, "SELECT id FROM orders") == [(1,)], 10)
+    sandbox_control(sandbox, "POST", "outage", {"region": PRIMARY_REGION})
+    wait_until(
         "the secondary to see its primary gone",
         lambda: _members(west, gid)[sid]["SynchronizationStatus"] != "connected",
         10,
@@ -371,7 +352,7 @@ def test_failover_in_an_outage_and_the_old_primary_rejoins_as_a_standby(
     )
     assert answer["GlobalCluster"]["FailoverState"]["IsDataLossAllowed"] is True
     assert answer["GlobalCluster"]["FailoverState"]["Status"] == "pending"
-    _wait("the failover to finish", lambda: not _get_failover_state(west, gid), 30, 0.02)
+    wait_until("the failover to finish", lambda: not _get_failover_state(west, gid), 30, 0.02)
     print(f"failover took {time.monotonic() - started:.2f}s")
     members = _members(west, gid)
     assert members[sid]["IsWriter"] is True and members[pid]["IsWriter"] is False
@@ -380,14 +361,16 @@ def test_failover_in_an_outage_and_the_old_primary_rejoins_as_a_standby(
         conn.execute("INSERT INTO orders VALUES (2)")
     assert f"Global failover to DB cluster {sid} in Region {SECONDARY_REGION} completed." in _messages(west, sid)
 
-    _post(sandbox, "restore", {"region": PRIMARY_REGION})
+    sandbox_control(sandbox, "POST", "restore", {"region": PRIMARY_REGION})
     restored = time.monotonic()
-    _wait("the old primary to rejoin", lambda: _members(east, gid)[pid]["SynchronizationStatus"] == "connected", 30)
+    wait_until(
+        "the old primary to rejoin", lambda: _members(east, gid)[pid]["SynchronizationStatus"] == "connected", 30
+    )
     print(f"old primary connected {time.monotonic() - restored:.2f}s after restore")
     # Never a second writer: the old primary is a read-only copy of the new one, with the write made meanwhile.
     with _connect(sandbox, global_db["primary"]["Endpoint"]) as old:
         assert old.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
-        _wait(
+        wait_until(
             "the new write on the old primary",
             lambda: _rows(old, "SELECT count(*) FROM orders") == [(2,)],
             10,
@@ -461,14 +444,14 @@ def test_bad_requests_get_the_documented_faults(
         west.delete_db_cluster(DBClusterIdentifier=loner, SkipFinalSnapshot=True)
 
     # A target whose database is down cannot be promoted.
-    _post(sandbox, "faults/stop-database", {"region": SECONDARY_REGION})
+    sandbox_control(sandbox, "POST", "faults/stop-database", {"region": SECONDARY_REGION})
     with pytest.raises(ClientError) as excinfo:
         west.failover_global_cluster(
             GlobalClusterIdentifier=gid, TargetDbClusterIdentifier=secondary, AllowDataLoss=True
         )
     assert _code(excinfo) == "InvalidDBClusterStateFault"
-    _post(sandbox, "faults/start-database", {"region": SECONDARY_REGION})
-    _wait(
+    sandbox_control(sandbox, "POST", "faults/start-database", {"region": SECONDARY_REGION})
+    wait_until(
         "the secondary connected again",
         lambda: _members(east, gid)[global_db["sid"]]["SynchronizationStatus"] == "connected",
     )
@@ -477,7 +460,7 @@ def test_bad_requests_get_the_documented_faults(
 
 def test_control_routes_name_their_input(sandbox: SandboxConfig) -> None:
     with pytest.raises(urllib.error.HTTPError) as excinfo:
-        _post(sandbox, "faults/stop-database", {"region": "mars-east-1"})
+        sandbox_control(sandbox, "POST", "faults/stop-database", {"region": "mars-east-1"})
     assert excinfo.value.code == 400
     assert "mars-east-1" in excinfo.value.read().decode()
 
@@ -514,20 +497,20 @@ def test_reset_deletes_and_shutdown_stops_every_node(own_sandbox: SandboxConfig)
         aws_secret_access_key=SECRET_ACCESS_KEY,
     )
     first = _create_primary(rds, "before-reset")
-    _wait("the cluster available", lambda: _status(rds, "before-reset") == "available")
+    wait_until("the cluster available", lambda: _status(rds, "before-reset") == "available")
     data_root = (own_sandbox.state_dir / "aurora").resolve()
     running = _postmasters_under(data_root)
     assert running
     reset = urllib.request.Request(f"{own_sandbox.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - loopback
     urllib.request.urlopen(reset, timeout=60).close()  # noqa: S310 - loopback
-    _wait("the node stopped", lambda: not [pid for pid in running if Path(f"/proc/{pid}").exists()], 10)
+    wait_until("the node stopped", lambda: not [pid for pid in running if Path(f"/proc/{pid}").exists()], 10)
     assert not list(data_root.glob("*/before-reset/*"))
-    assert f"{first['Endpoint']}:5432" not in _get(own_sandbox, "")["names"]
-    assert _get(own_sandbox, "aurora")["clusters"] == []
+    assert f"{first['Endpoint']}:5432" not in sandbox_control(own_sandbox, "GET", "")["names"]
+    assert sandbox_control(own_sandbox, "GET", "aurora")["clusters"] == []
 
     _create_primary(rds, "before-shutdown")
-    _wait("the cluster available", lambda: _status(rds, "before-shutdown") == "available")
+    wait_until("the cluster available", lambda: _status(rds, "before-shutdown") == "available")
     running = _postmasters_under(data_root)
     assert running
     cli.down(own_sandbox)
-    _wait("the node stopped", lambda: not [pid for pid in running if Path(f"/proc/{pid}").exists()], 10)
+    wait_until("the node stopped", lambda: not [pid for pid in running if Path(f"/proc/{pid}").exists()], 10)

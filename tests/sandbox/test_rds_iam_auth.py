@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
-from tests.support import VENV_BIN, run_playbook
+from tests.support import VENV_BIN, run_playbook, sandbox_control, wait_until
 
 ENGINE = "aurora-postgresql"
 VERSION = "15.4"
@@ -29,32 +28,6 @@ PLAIN, PLAIN_PASSWORD = "hawa_plain", "plain-password-1"  # not a member: logs i
 DATABASE = "app"
 REGION, OTHER_REGION = "us-east-1", "us-west-2"
 REFUSED = f'LDAP authentication failed for user "{APP}"'
-
-
-def _get(sandbox: SandboxConfig, path: str) -> Any:
-    with urllib.request.urlopen(f"{sandbox.endpoint}/_sandbox/{path}", timeout=10) as resp:  # noqa: S310 - loopback
-        return json.load(resp)
-
-
-def _post(sandbox: SandboxConfig, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{sandbox.endpoint}/_sandbox/{path}", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - loopback
-        return json.load(resp)
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 60, interval: float = 0.1) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _rds(sandbox: SandboxConfig, region: str = REGION, **credentials: str) -> Any:
@@ -81,7 +54,7 @@ def _available(rds: Any, cid: str, instances: tuple[str, ...] = ()) -> bool:
 
 def _local(sandbox: SandboxConfig, name: str, port: int = 5432) -> tuple[str, int]:
     """The loopback listener the sandbox's name map puts behind name:port (what an AWS client's DNS stands for)."""
-    host, local_port = _get(sandbox, "")["names"][f"{name}:{port}"].rsplit(":", 1)
+    host, local_port = sandbox_control(sandbox, "GET", "")["names"][f"{name}:{port}"].rsplit(":", 1)
     return host, int(local_port)
 
 
@@ -151,7 +124,7 @@ def iam(sandbox: SandboxConfig) -> Iterator[dict[str, Any]]:
             DBInstanceIdentifier=iid, DBClusterIdentifier=cid, Engine=ENGINE, DBInstanceClass="db.r6g.large"
         )["DBInstance"]
         endpoints[iid] = created["Endpoint"]["Address"]
-    _wait("the clusters and instances", lambda: _available(rds, cid, (writer, reader)) and _available(rds, other))
+    wait_until("the clusters and instances", lambda: _available(rds, cid, (writer, reader)) and _available(rds, other))
     _make_roles(_local(sandbox, record["Endpoint"]))
     yield {
         "rds": rds, "cid": cid, "endpoint": record["Endpoint"], "reader_endpoint": record["ReaderEndpoint"],
@@ -321,14 +294,14 @@ def test_global_writer_endpoint_secondary_and_a_dark_region(sandbox: SandboxConf
     gid, pid, sid = f"g-{suffix}", f"p-{suffix}", f"s-{suffix}"
     primary = _create_primary(east, pid, iam=True)
     try:
-        _wait("the primary", lambda: _available(east, pid))
+        wait_until("the primary", lambda: _available(east, pid))
         _make_roles(_local(sandbox, primary["Endpoint"]))
         glob = east.create_global_cluster(
             GlobalClusterIdentifier=gid, SourceDBClusterIdentifier=primary["DBClusterArn"]
         )
         secondary = _create(west, sid, iam=True, GlobalClusterIdentifier=gid)
         assert _cluster(west, sid)["IAMDatabaseAuthenticationEnabled"] is True
-        _wait("the secondary", lambda: _available(west, sid))
+        wait_until("the secondary", lambda: _available(west, sid))
         global_endpoint = glob["GlobalCluster"]["Endpoint"]
         with _connect(_local(sandbox, global_endpoint), APP, _token(sandbox, global_endpoint)) as conn:
             assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
@@ -346,7 +319,7 @@ def test_global_writer_endpoint_secondary_and_a_dark_region(sandbox: SandboxConf
             assert conn.execute("SELECT current_user, pg_is_in_recovery()").fetchone() == (APP, False)
         _refused(sandbox, listener, _token(sandbox, listener[0], port=listener[1], region="eu-west-1"), "eu-west-1")
         on_secondary = _local(sandbox, secondary["Endpoint"])
-        _wait("the role replicated", lambda: _can_log_in(on_secondary, PLAIN, PLAIN_PASSWORD))
+        wait_until("the role replicated", lambda: _can_log_in(on_secondary, PLAIN, PLAIN_PASSWORD))
         with _connect(on_secondary, APP, _token(sandbox, secondary["Endpoint"], region=OTHER_REGION)) as conn:
             assert conn.execute("SELECT current_user, pg_is_in_recovery()").fetchone() == (APP, True)
         _refused(sandbox, on_secondary, _token(sandbox, global_endpoint), "the token is signed for region us-east-1")
@@ -356,17 +329,17 @@ def test_global_writer_endpoint_secondary_and_a_dark_region(sandbox: SandboxConf
             _token(sandbox, global_endpoint, region=OTHER_REGION),
             "does not lead to this database",
         )
-        _post(sandbox, "outage", {"region": REGION})
+        sandbox_control(sandbox, "POST", "outage", {"region": REGION})
         try:
             with _connect(on_secondary, APP, _token(sandbox, secondary["Endpoint"], region=OTHER_REGION)) as conn:
                 assert conn.execute("SELECT current_user").fetchone() == (APP,)
         finally:
-            _post(sandbox, "restore", {"region": REGION})
-        _wait("the primary back", lambda: _can_log_in(_local(sandbox, primary["Endpoint"]), PLAIN, PLAIN_PASSWORD))
+            sandbox_control(sandbox, "POST", "restore", {"region": REGION})
+        wait_until("the primary back", lambda: _can_log_in(_local(sandbox, primary["Endpoint"]), PLAIN, PLAIN_PASSWORD))
         with _connect(_local(sandbox, primary["Endpoint"]), APP, _token(sandbox, primary["Endpoint"])) as conn:
             assert conn.execute("SELECT current_user").fetchone() == (APP,)
     finally:
-        _post(sandbox, "restore", {"region": REGION})
+        sandbox_control(sandbox, "POST", "restore", {"region": REGION})
         with contextlib.suppress(ClientError):
             east.remove_from_global_cluster(GlobalClusterIdentifier=gid, DbClusterIdentifier=_arn(west, sid))
         for client, each in ((west, sid), (east, pid)):
@@ -391,13 +364,13 @@ def _can_log_in(address: tuple[str, int], user: str, password: str) -> bool:
 def test_after_a_failover_the_new_writer_takes_tokens(iam: dict[str, Any], sandbox: SandboxConfig) -> None:
     rds = iam["rds"]
     # A reader is a failover target once its node runs again after an earlier test's outage of the region.
-    _wait("the failover accepted", lambda: _fail_over(rds, iam["cid"], iam["reader"]))
-    _wait("the failover", lambda: _available(rds, iam["cid"]) and _writer(rds, iam["cid"]) == iam["reader"])
+    wait_until("the failover accepted", lambda: _fail_over(rds, iam["cid"], iam["reader"]))
+    wait_until("the failover", lambda: _available(rds, iam["cid"]) and _writer(rds, iam["cid"]) == iam["reader"])
     with _connect(_local(sandbox, iam["endpoint"]), APP, _token(sandbox, iam["endpoint"])) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
     # The old writer came back as a reader (pg_rewind): its node still sends rds_iam members to the verifier.
     old = iam["instance_endpoints"][iam["writer"]]
-    _wait("the old writer back", lambda: _can_log_in(_local(sandbox, old), PLAIN, PLAIN_PASSWORD), 60)
+    wait_until("the old writer back", lambda: _can_log_in(_local(sandbox, old), PLAIN, PLAIN_PASSWORD), 60)
     with _connect(_local(sandbox, old), APP, _token(sandbox, old)) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
 

@@ -4,7 +4,7 @@ endpoint balances over them, a crashed writer fails over by itself, FailoverDBCl
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import threading
 import time
 import urllib.error
@@ -18,45 +18,23 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.config import SandboxConfig
+from tests.support import sandbox_control, wait_until
 
 ENGINE = "aurora-postgresql"
 USER = "hawa_admin"
 PASSWORD = "first-password-1"
 DATABASE = "app"
 REGION = "us-east-1"
-
-
-def _get(sandbox: SandboxConfig, path: str) -> Any:
-    with urllib.request.urlopen(f"{sandbox.endpoint}/_sandbox/{path}", timeout=10) as resp:  # noqa: S310 - loopback
-        return json.load(resp)
-
-
-def _post(sandbox: SandboxConfig, path: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{sandbox.endpoint}/_sandbox/{path}", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 - loopback
-        return json.load(resp)
+# A server restarting refuses connections, and a listing may miss a key meanwhile: both count as "not yet".
+_wait = functools.partial(wait_until, ignoring=(psycopg.Error, KeyError))
 
 
 def _connect(sandbox: SandboxConfig, name: str, port: int = 5432, **extra: Any) -> psycopg.Connection:
-    host, local_port = _get(sandbox, "")["names"][f"{name}:{port}"].rsplit(":", 1)
+    host, local_port = sandbox_control(sandbox, "GET", "")["names"][f"{name}:{port}"].rsplit(":", 1)
     return psycopg.connect(
         host=host, port=int(local_port), user=USER, password=PASSWORD, dbname=DATABASE, autocommit=True,
         connect_timeout=3, **extra,
     )  # fmt: skip
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(psycopg.Error, KeyError):
-            result = check()
-            if result:
-                return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _create_cluster(rds: Any, cid: str) -> dict[str, Any]:
@@ -87,7 +65,7 @@ def _all_available(rds: Any, cid: str, instances: list[str]) -> bool:
 
 
 def _described(sandbox: SandboxConfig, cid: str) -> dict[str, Any]:
-    return next(c for c in _get(sandbox, "aurora")["clusters"] if c["DBClusterIdentifier"] == cid)
+    return next(c for c in sandbox_control(sandbox, "GET", "aurora")["clusters"] if c["DBClusterIdentifier"] == cid)
 
 
 def _streaming_readers(sandbox: SandboxConfig, cid: str) -> list[str]:
@@ -206,7 +184,7 @@ def test_a_crashed_writer_fails_over_to_a_reader_without_losing_an_acknowledged_
     writer.start()
     try:
         _wait("writes flowing", lambda: len(acknowledged) > 100, 10)
-        crashed = _post(sandbox, "faults/crash-db-instance", {"region": REGION})
+        crashed = sandbox_control(sandbox, "POST", "faults/crash-db-instance", {"region": REGION})
         killed_at = time.monotonic()
         assert crashed["instance"] == first and crashed["role"] == "writer" and crashed["killed_pids"]
         # The promotion tier decides: the tier-0 reader becomes the writer.
@@ -300,7 +278,9 @@ def test_crash_without_a_reader_restarts_the_writer_in_place(aws: Callable[..., 
         with _connect(sandbox, record["Endpoint"]) as conn:
             conn.execute("CREATE TABLE kept (id int)")
             conn.execute("INSERT INTO kept VALUES (1)")
-        crashed = _post(sandbox, "faults/crash-db-instance", {"region": REGION, "instance": f"{cid}-1"})
+        crashed = sandbox_control(
+            sandbox, "POST", "faults/crash-db-instance", {"region": REGION, "instance": f"{cid}-1"}
+        )
         assert crashed["instance"] == f"{cid}-1"
         _wait("the writer restarted", lambda: _connect(sandbox, record["Endpoint"]).execute("SELECT 1"), 30)
         with _connect(sandbox, record["Endpoint"]) as conn:
@@ -308,7 +288,9 @@ def test_crash_without_a_reader_restarts_the_writer_in_place(aws: Callable[..., 
         assert _writer(rds, cid) == f"{cid}-1"
         assert not any("failover" in m for m in _messages(rds, cid))
         with pytest.raises(urllib.error.HTTPError) as unknown:
-            _post(sandbox, "faults/crash-db-instance", {"region": REGION, "instance": "no-such-instance"})
+            sandbox_control(
+                sandbox, "POST", "faults/crash-db-instance", {"region": REGION, "instance": "no-such-instance"}
+            )
         assert unknown.value.code == 404 and "no-such-instance" in unknown.value.read().decode()
     finally:
         rds.delete_db_instance(DBInstanceIdentifier=f"{cid}-1", SkipFinalSnapshot=True)
@@ -361,7 +343,7 @@ def test_global_database_keeps_working_across_a_crash_and_a_switchover(
 
         # The primary region's writer crashes: its reader takes over; the global endpoint and the secondary follow.
         _wait("the reader in the quorum", lambda: _streaming_readers(sandbox, pid) == [p2], 20)
-        assert _post(sandbox, "faults/crash-db-instance", {"region": REGION})["instance"] == p1
+        assert sandbox_control(sandbox, "POST", "faults/crash-db-instance", {"region": REGION})["instance"] == p1
         _wait("the reader promoted", lambda: _writer(east, pid) == p2, 20)
         _wait(
             "writes through the global endpoint",
