@@ -164,17 +164,18 @@ def test_iam_tokens_are_signed_per_connection_for_the_user_and_host() -> None:
     from urllib.parse import parse_qs, urlsplit
 
     import botocore.session
-    from app.core.credentials import credentials_for
+    from app.core.credentials import IamTokens, credentials_for
     from app.core.db import dsn_source
     from psycopg.conninfo import conninfo_to_dict
 
     settings = Settings(
         DB_HOST="hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com", DB_IAM_AUTH="true", DB_USER="hawa_app"
     )
-    credentials = credentials_for(settings)
+    assert isinstance(credentials_for(settings), IamTokens)
     session = botocore.session.get_session()
     session.set_credentials("AKIDEXAMPLE", "secret-example")
-    credentials._client = session.create_client("rds", region_name="us-east-1")  # no network: signing is local
+    # No network: signing is local.
+    credentials = IamTokens("hawa_app", "us-east-1", session.create_client("rds", region_name="us-east-1"))
     dsn = dsn_source(settings, credentials, settings.regional_hosts, read_write=False)
     parts = conninfo_to_dict(asyncio.run(dsn()))
     token = urlsplit("https://" + parts["password"])
@@ -185,3 +186,25 @@ def test_iam_tokens_are_signed_per_connection_for_the_user_and_host() -> None:
         query["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/") and "/us-west-2/rds-db/" in query["X-Amz-Credential"][0]
     )
     assert "X-Amz-Signature" in query
+
+
+def test_a_token_that_cannot_be_signed_is_a_connection_failure() -> None:
+    import asyncio
+
+    import psycopg
+    from app.core.credentials import IamTokens
+    from app.core.db import dsn_source
+    from botocore.exceptions import NoCredentialsError
+
+    class NoCredentials:
+        def generate_db_auth_token(self, **_: object) -> str:
+            raise NoCredentialsError()
+
+    settings = Settings(DB_HOST="hawa.cluster-c1a2b3.us-west-2.rds.amazonaws.com", DB_IAM_AUTH="true")
+    dsn = dsn_source(
+        settings, IamTokens("hawa_app", "us-west-2", NoCredentials()), settings.regional_hosts, read_write=False
+    )
+    with pytest.raises(
+        psycopg.OperationalError, match="cannot sign an IAM authentication token: Unable to locate credentials"
+    ):
+        asyncio.run(dsn())

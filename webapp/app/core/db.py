@@ -123,7 +123,14 @@ def dsn_source(settings: Settings, credentials: Credentials, hosts: HostList, *,
         return static
 
     async def signed() -> str:
-        password = await asyncio.to_thread(credentials.password, hosts)
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            password = await asyncio.to_thread(credentials.password, hosts)
+        except BotoCoreError as exc:
+            # No credentials yet, or their refresh failed: a connection that cannot be made, answered and retried
+            # as any other (a 503, the pool's reconnect), not an unexpected error.
+            raise psycopg.OperationalError(f"cannot sign an IAM authentication token: {exc}") from exc
         return conninfo(settings, password, hosts, read_write=read_write)
 
     return signed
