@@ -65,6 +65,17 @@ CASES = {
         ),
         "variable 'region_nat_gateway_mode' is not defined",
     ),
+    "two missing variables, named in one message": (
+        lambda root: (
+            _write(
+                root,
+                "group_vars/all/networking.yml",
+                "region_flow_logs_enabled: true\nalb_ingress_cidrs: [127.0.0.1/32]\n",
+            ),
+            _write(root, "group_vars/all/logs.yml", "{}\n"),
+        ),
+        "variables 'log_retention_days', 'region_nat_gateway_mode' are not defined: set them in the inventory",
+    ),
     "bad role name": (
         lambda root: _set(root, "host_vars/us-west-2.yml", region_role="standby"),
         "must be primary or secondary",
