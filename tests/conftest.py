@@ -57,16 +57,18 @@ def aws(sandbox: SandboxConfig) -> Callable[..., Any]:
     return client
 
 
-# The longest files (the README walk, about 15 minutes; the molecule scenarios, about 10; the eda file, which
-# deploys a stack of its own, about 8), in this order: xdist's loadfile hands the first file to one worker and
-# the second to the other, and the third to the first worker free. `make test` passes --no-loadscope-reorder:
-# by default xdist sorts the files by their number of tests, and the long files started after many short ones
-# (the eda file last, alone on one worker for minutes).
+# The longest files (the README walk, about 11 minutes alone and 16 among the others; the molecule scenarios,
+# about 8; the eda file, which deploys a stack of its own, about 7), in this order: xdist's loadfile hands each
+# of them to a worker of its own, and the other files to the first worker free. `make test` passes
+# --no-loadscope-reorder: by default xdist sorts the files by their number of tests, and the long files started
+# after many short ones (the eda file last, alone on one worker for minutes). It runs three workers on two
+# cores: the suites mostly wait on the sandbox (with two workers about half the CPU was busy), and the README
+# walk, the longest path, then has no other long file queued behind it on its worker.
 LONGEST_FILES = ("tests/test_readme.py", "tests/roles/test_molecule.py", "tests/eda/test_controller.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest files first, then the other slow ones: `make test` runs two xdist workers (--dist
+    """The longest files first, then the other slow ones: `make test` runs three xdist workers (--dist
     loadfile), and the longest files must start at once, one per worker, rather than finish last."""
 
     def rank(item: pytest.Item) -> tuple[int, int]:
