@@ -11,7 +11,6 @@ issue 15 measured them on this machine kind (Terraform 1.11, AWS provider 5.100,
 from __future__ import annotations
 
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -21,14 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox import cli
 from sandbox.config import SandboxConfig
-from tests.support import run_playbook
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+from tests.support import free_port, run_playbook
 
 # Terraform on the project's sandbox (issue 15): (wall seconds, CPU-seconds) per run.
 TERRAFORM = {"from empty": (155.7, 42.4), "no-op re-run": (23.2, 38.8)}
@@ -46,7 +38,7 @@ def _task_count(run) -> int:
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as state:
-        cfg = SandboxConfig(port=_free_port(), state_dir=Path(state))
+        cfg = SandboxConfig(port=free_port(), state_dir=Path(state))
         print(cli.up(cfg), flush=True)
         try:
             figures = []

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import json
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox import cli
 from sandbox.config import SandboxConfig
-from tests.support import run_playbook
+from tests.support import free_port, run_playbook
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 # Issue 15: (target seconds or None, what it measured before) per run.
@@ -40,12 +39,6 @@ TARGETS = {
     "unplanned": (15.0, "57 s"),
     "failback after outage": (None, "-"),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _children_cpu() -> float:
@@ -81,7 +74,7 @@ def _failover(cfg: SandboxConfig, reports: Path, label: str, extra_vars: dict[st
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as state:
-        cfg = SandboxConfig(port=_free_port(), state_dir=Path(state) / "sandbox")
+        cfg = SandboxConfig(port=free_port(), state_dir=Path(state) / "sandbox")
         reports = Path(state) / "reports"
         print(cli.up(cfg), flush=True)
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -29,16 +28,10 @@ import boto3
 
 from sandbox import cli
 from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
-from tests.support import run_playbook
+from tests.support import free_ports, run_playbook
 
 MEMORY_BUDGET_MB = 2048
 SERVING_BUDGET_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _status(edge: str) -> dict | None:
@@ -127,7 +120,8 @@ def _dns_answer(route53) -> str:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as state:
         Path(state).chmod(0o755)  # PostgreSQL runs as an unprivileged user when this runs as root
-        cfg = SandboxConfig(port=_free_port(), state_dir=Path(state), edge_port=_free_port())
+        port, edge_port = free_ports(2)
+        cfg = SandboxConfig(port=port, state_dir=Path(state), edge_port=edge_port)
         started = time.monotonic()
         print(cli.up(cfg), flush=True)
         try:

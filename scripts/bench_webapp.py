@@ -25,7 +25,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sandbox.postgres import PostgresNode, make_base_dir  # noqa: E402
+from tests.support import free_port, free_ports  # noqa: E402
 
 PASSWORD = "bench-password"  # noqa: S105 - a throw-away local database
 SEED_ROWS = 2000
@@ -89,12 +89,6 @@ def _cpu_ticks(session: int | None, parent: int | None) -> int:
         if (session is not None and sid == session) or (parent is not None and parent in (pid, ppid)):
             total += int(fields[11]) + int(fields[12])
     return total
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_wrk() -> str:
@@ -282,7 +276,7 @@ def main() -> int:
         )
         pg.execute("VACUUM ANALYZE records", dbname="app")
 
-        hello_port, app_port = free_port(), free_port()
+        hello_port, app_port = free_ports(2)
         hello_log, app_log = base / "hello.log", base / "app.log"
         hello_cmd = [python, "-m", "uvicorn", "bench_webapp:hello", "--app-dir", str(REPO / "scripts"),
                      "--host", "127.0.0.1", "--port", str(hello_port), "--workers", str(args.workers),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,17 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox import cli
 from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import free_ports
 
 
 def start_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxConfig]:
     """Start a sandbox server on a free port with its own state folder; stop it afterwards."""
-    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path_factory.mktemp("sandbox"), edge_port=_free_port())
+    port, edge_port = free_ports(2)
+    cfg = SandboxConfig(port=port, state_dir=tmp_path_factory.mktemp("sandbox"), edge_port=edge_port)
     print(cli.up(cfg))
     yield cfg
     cli.down(cfg)

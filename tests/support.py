@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +16,22 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback TCP ports that nothing listens on right now. Each socket stays bound until all
+    are: ports picked one after another may repeat, since a closed socket's port is free to be picked again
+    (a sandbox once got the same port for its API and its edge, and did not start)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    return free_ports(1)[0]
 
 
 @dataclass

@@ -13,13 +13,7 @@ import pytest
 
 from sandbox import cli
 from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
-from tests.support import REPO_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import REPO_ROOT, free_port, free_ports
 
 
 def _sandbox_cli(*args: str, port: int, state_dir) -> subprocess.CompletedProcess:
@@ -48,7 +42,8 @@ def test_bad_port_setting_names_the_variable(tmp_path):
 
 
 def test_life_cycle(tmp_path):
-    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path, edge_port=_free_port())
+    port, edge_port = free_ports(2)
+    cfg = SandboxConfig(port=port, state_dir=tmp_path, edge_port=edge_port)
     text, running = cli.status(cfg)
     assert not running and "stopped" in text
     with pytest.raises(cli.SandboxError, match="make sandbox-up"):
@@ -105,7 +100,7 @@ def test_env_prints_export_lines(tmp_path):
 
 
 def test_status_of_a_stopped_sandbox_is_an_answer_not_an_error(tmp_path):
-    result = _sandbox_cli("status", port=_free_port(), state_dir=tmp_path)
+    result = _sandbox_cli("status", port=free_port(), state_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "sandbox: stopped" in result.stdout and "make sandbox-up" in result.stdout
 
@@ -113,7 +108,8 @@ def test_status_of_a_stopped_sandbox_is_an_answer_not_an_error(tmp_path):
 def test_liveness_and_status_do_not_depend_on_what_the_sandbox_holds(tmp_path):
     """moto's state dump (/moto-api/data.json) fails once an Aurora cluster snapshot exists ("Password not
     retrievable") and grows with every resource: up and status must not read it."""
-    cfg = SandboxConfig(port=_free_port(), state_dir=tmp_path, edge_port=_free_port())
+    port, edge_port = free_ports(2)
+    cfg = SandboxConfig(port=port, state_dir=tmp_path, edge_port=edge_port)
     try:
         cli.up(cfg)
         rds = boto3.client(

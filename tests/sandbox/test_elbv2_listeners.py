@@ -26,7 +26,7 @@ import boto3
 import pytest
 
 from sandbox.config import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SandboxConfig
-from tests.support import loopback_security_group
+from tests.support import free_port, loopback_security_group
 
 REGION = "us-east-1"
 INTERVAL = 5
@@ -113,12 +113,6 @@ def _client(sandbox: SandboxConfig, service: str) -> Any:
         aws_access_key_id=ACCESS_KEY_ID,
         aws_secret_access_key=SECRET_ACCESS_KEY,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
@@ -219,7 +213,7 @@ def env(sandbox: SandboxConfig) -> Iterator[Env]:
         _publish(sandbox, ip, 8000, e.tasks[name].port)
     e.tasks["d"].health_status = 500
     # e: published, but nothing listens there (a stopped process); f: an address nobody published.
-    _publish(sandbox, "10.79.1.30", 8000, _free_port())
+    _publish(sandbox, "10.79.1.30", 8000, free_port())
 
     def register(arn: str, *ips: str) -> None:
         elb.register_targets(TargetGroupArn=arn, Targets=[{"Id": ip, "Port": 8000} for ip in ips])

@@ -13,14 +13,9 @@ import psycopg
 import pytest
 
 from sandbox.postgres import PostgresError, PostgresNode, make_base_dir, server_user
+from tests.support import free_port
 
 PASSWORD = "pg-test-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,7 +35,7 @@ def nodes() -> Iterator[list[PostgresNode]]:
 
 
 def test_primary_runs_unprivileged_on_loopback_with_password(base_dir: Path, nodes: list[PostgresNode]) -> None:
-    node = PostgresNode(base_dir / "primary", _free_port(), PASSWORD, fast=True)
+    node = PostgresNode(base_dir / "primary", free_port(), PASSWORD, fast=True)
     nodes.append(node)
     node.init().start()
 
@@ -63,7 +58,7 @@ def test_primary_runs_unprivileged_on_loopback_with_password(base_dir: Path, nod
 
 
 def test_not_fast_keeps_fsync_on(base_dir: Path, nodes: list[PostgresNode]) -> None:
-    node = PostgresNode(base_dir / "durable", _free_port(), PASSWORD)
+    node = PostgresNode(base_dir / "durable", free_port(), PASSWORD)
     nodes.append(node)
     node.init().start()
     assert node.execute("SELECT current_setting('fsync'), current_setting('synchronous_commit')") == [("on", "on")]
@@ -74,7 +69,7 @@ def test_init_refuses_a_non_empty_folder(base_dir: Path) -> None:
     target.mkdir()
     (target / "something").write_text("x")
     with pytest.raises(PostgresError, match="not empty"):
-        PostgresNode(target, _free_port(), PASSWORD).init()
+        PostgresNode(target, free_port(), PASSWORD).init()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
@@ -82,17 +77,17 @@ def test_unreachable_data_folder_is_named(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o700)
     with pytest.raises(PostgresError, match=r"not searchable by the user 'sandboxpg'"):
-        PostgresNode(locked / "data", _free_port(), PASSWORD).init()
+        PostgresNode(locked / "data", free_port(), PASSWORD).init()
 
 
 def test_standby_promote_and_rewind(base_dir: Path, nodes: list[PostgresNode]) -> None:
-    primary = PostgresNode(base_dir / "a", _free_port(), PASSWORD, fast=True)
+    primary = PostgresNode(base_dir / "a", free_port(), PASSWORD, fast=True)
     nodes.append(primary)
     primary.init().start()
     primary.execute("CREATE TABLE t (x int)")
     primary.execute("INSERT INTO t VALUES (1)")
 
-    standby = primary.create_standby(base_dir / "b", _free_port())
+    standby = primary.create_standby(base_dir / "b", free_port())
     nodes.append(standby)
     assert standby.is_in_recovery() and not primary.is_in_recovery()
     primary.execute("INSERT INTO t VALUES (2)")
@@ -118,7 +113,7 @@ def test_standby_promote_and_rewind(base_dir: Path, nodes: list[PostgresNode]) -
 
 
 def test_rewind_refuses_a_running_target(base_dir: Path, nodes: list[PostgresNode]) -> None:
-    node = PostgresNode(base_dir / "a", _free_port(), PASSWORD, fast=True)
+    node = PostgresNode(base_dir / "a", free_port(), PASSWORD, fast=True)
     nodes.append(node)
     node.init().start()
     with pytest.raises(PostgresError, match="still running"):
@@ -139,11 +134,11 @@ def test_start_failure_names_the_port_and_log(base_dir: Path, nodes: list[Postgr
 
 def test_stop_mode_is_validated(base_dir: Path) -> None:
     with pytest.raises(PostgresError, match="stop mode 'hard'"):
-        PostgresNode(base_dir / "x", _free_port(), PASSWORD).stop("hard")
+        PostgresNode(base_dir / "x", free_port(), PASSWORD).stop("hard")
 
 
 def test_server_processes_do_not_run_as_root(base_dir: Path, nodes: list[PostgresNode]) -> None:
-    node = PostgresNode(base_dir / "a", _free_port(), PASSWORD, fast=True)
+    node = PostgresNode(base_dir / "a", free_port(), PASSWORD, fast=True)
     nodes.append(node)
     node.init().start()
     out = subprocess.run(["ps", "-o", "user=", "--ppid", str(_postmaster_pid(node))], capture_output=True, text=True)
