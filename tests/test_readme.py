@@ -407,18 +407,25 @@ def test_alarms_notify_the_regional_topic(deployed, aws, region):
     assert aws("cloudwatch", region).list_dashboards(DashboardNamePrefix=PREFIX)["DashboardEntries"]
 
 
-def test_failover_records_follow_health_checks(deployed, aws):
+def _assert_failover_pair(aws, primary: str, secondary: str) -> dict:
+    """The failover pair's PRIMARY aliases `primary`'s ALB and SECONDARY `secondary`'s, each with the health check
+    that probes its own ALB; returns the PRIMARY record's health check."""
     route53 = aws("route53", PRIMARY)
     (zone,) = route53.list_hosted_zones()["HostedZones"]
     records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
     failover = {r["Failover"]: r for r in records if r.get("Failover")}
-    assert set(failover) == {"PRIMARY", "SECONDARY"}
-    assert failover["PRIMARY"]["HealthCheckId"]
-    assert "us-east-1" in failover["PRIMARY"]["AliasTarget"]["DNSName"]
-    assert "us-west-2" in failover["SECONDARY"]["AliasTarget"]["DNSName"]
+    assert set(failover) == {"PRIMARY", "SECONDARY"}, failover
     checks = {c["Id"]: c["HealthCheckConfig"] for c in route53.list_health_checks()["HealthChecks"]}
-    assert len(checks) >= 2
-    primary_check = checks[failover["PRIMARY"]["HealthCheckId"]]
+    for role, region in (("PRIMARY", primary), ("SECONDARY", secondary)):
+        alias = failover[role]["AliasTarget"]["DNSName"]
+        assert region in alias, (role, alias)
+        check = checks[failover[role]["HealthCheckId"]]
+        assert check["FullyQualifiedDomainName"].rstrip(".") == alias.rstrip("."), (role, check, alias)
+    return checks[failover["PRIMARY"]["HealthCheckId"]]
+
+
+def test_failover_records_follow_health_checks(deployed, aws):
+    primary_check = _assert_failover_pair(aws, PRIMARY, SECONDARY)
     assert primary_check["RequestInterval"] == 10 and primary_check["ResourcePath"] == "/health/ready"
 
 
@@ -877,6 +884,7 @@ def test_readme_failover_drills(deployed, checkout, shell, sandbox, aws):
         report, text = _report(checkout)
         assert text.startswith(f"# Failback to {PRIMARY}: OK"), text
         assert report["moved"] and _writer_region(_global(aws)) == PRIMARY, text
+        _assert_failover_pair(aws, PRIMARY, SECONDARY)
         print(f"failback {ran.ended - ran.started:.1f} s (started {ran.started - restored:.1f} s after the restore)")
         _settle_reads(reader, ran.ended, 15)
         assert reader.failures(ran.ended, time.monotonic()) == [], "reads failed after the failback said OK"
@@ -888,6 +896,8 @@ def test_readme_failover_drills(deployed, checkout, shell, sandbox, aws):
         if report["public_endpoint"]["write_region"] != SECONDARY:
             # Said plainly: which region still takes API requests, until when, and where their writes go.
             assert f"API requests (/api/*) still reach {PRIMARY}" in text and report["api_old_region_until"] in text
+        # move_traffic re-pointed the pair (the dns role's failover_records), each record with its own ALB's check.
+        _assert_failover_pair(aws, SECONDARY, PRIMARY)
         planned_ok = ran.ended
 
         # The same command again: nothing to do, and the report says so.
