@@ -65,6 +65,11 @@ SCRIPT = textwrap.dedent(
     os.close(write)
     out["child"] = json.loads(os.read(read, 65536))
     out["stored_after_child"] = len(os.listdir(directory))
+
+    # Storing is only an optimisation: with the directory gone, templates still render.
+    import shutil
+    shutil.rmtree(directory)
+    out["without_directory"] = [render("{{ a - 1 }}"), render("{{ a + 1 }}", variables={"a": 9})]
     print(json.dumps(out))
     """
 )
@@ -99,6 +104,8 @@ def test_workers_share_compiled_templates_and_render_the_same(tmp_path: Path):
     assert out["child"]["sum"] == 42 and out["child"]["new"] == 3
     assert out["child"]["compiled"] == ["{{ a * 3 }}"], out["child"]
     assert out["stored_after_child"] == out["stored"] + 1
+
+    assert out["without_directory"] == [0, 10]
 
     # The directory belongs to the run: gone once the process that made it has exited.
     assert Path(out["directory"]).parent == tmp_path and not Path(out["directory"]).exists()

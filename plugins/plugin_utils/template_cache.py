@@ -23,6 +23,7 @@ as Ansible compiles them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import marshal
 import os
@@ -55,6 +56,18 @@ _directory: str | None = None
 _compiled: dict[str, CodeType] = {}  # this process's own lookups, so a template is read at most once
 
 
+def _store(path: str, code: CodeType) -> None:
+    """Keep a compiled template for the run's other workers; a full or vanished directory only costs the sharing."""
+    partial = f"{path}.{os.getpid()}"
+    try:
+        with open(partial, "wb") as out:
+            marshal.dump(code, out)
+        os.replace(partial, path)  # whole or absent: another worker may be storing the same key
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+
+
 def install() -> None:
     """Share compiled templates between this process and the workers it forks from now on (once per run)."""
     global _directory
@@ -68,7 +81,10 @@ def install() -> None:
         return
 
     original = jinja2.Environment.compile
-    _directory = tempfile.mkdtemp(prefix="ansible-templates-")
+    try:
+        _directory = tempfile.mkdtemp(prefix="ansible-templates-")
+    except OSError:  # no writable temporary directory: templates compile as Ansible compiles them
+        return
     owner = os.getpid()
     atexit.register(lambda: os.getpid() == owner and shutil.rmtree(_directory, ignore_errors=True))
 
@@ -107,10 +123,7 @@ def install() -> None:
                     code = marshal.load(stored)  # noqa: S302 - written by this run, in a directory only its user may enter
             except (OSError, EOFError, ValueError, TypeError):
                 code = original(self, source, name, filename, raw, defer_init)
-                partial = f"{path}.{os.getpid()}"
-                with open(partial, "wb") as out:
-                    marshal.dump(code, out)
-                os.replace(partial, path)  # whole or absent: another worker may be storing the same key
+                _store(path, code)
             _compiled[key] = code
         return code
 
