@@ -5,6 +5,7 @@ with and what its modules import."""
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import json
 import re
 import shutil
@@ -127,8 +128,10 @@ def _third_party_imports() -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module.split(".")[0])
     # The distribution that provides each import, where their names differ.
-    distribution = {"ansible_mitogen": "mitogen"}
+    distribution = {"ansible_mitogen": "mitogen", "yaml": "pyyaml"}
+    # ansible-core's own requirements (Jinja2, PyYAML, ...) come with it in every execution environment.
+    with_ansible_core = {re.split(r"[<>=!~ ;\[]", r)[0].lower() for r in importlib.metadata.requires("ansible-core")}
     return {
         distribution.get(name, name)
         for name in found - set(sys.stdlib_module_names) - {"ansible", "ansible_collections"}
-    }
+    } - with_ansible_core
