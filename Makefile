@@ -45,7 +45,7 @@ leftovers: bootstrap ## What is left of a deployment after teardown, per region 
 	@$(PY) scripts/leftovers.py -i $(INVENTORY)
 
 test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox on a free port)
-	@echo "make test: every suite on three workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 16 minutes)"
+	@echo "make test: every suite on three workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 14 minutes)"
 	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -v
 
 lint: bootstrap ## ruff, yamllint, ansible-lint (production profile), hadolint and ansible-test sanity on the built collection
