@@ -124,10 +124,16 @@ def run_playbook(
     run_env = ansible_env(sandbox_port, {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})}, root=cwd)
     run_env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"
     proc = subprocess.run(cmd, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
-    try:
-        doc = json.loads(proc.stdout[proc.stdout.index("{") :])
-    except ValueError:
-        doc = {"stats": {}, "plays": []}
+    # The JSON callback writes a document at the end of each playbook (args may name more than one), each with
+    # every play so far and the stats so far: the last one says it all.
+    doc: dict[str, Any] = {}
+    decoder, at = json.JSONDecoder(), proc.stdout.find("{")
+    while at != -1:
+        try:
+            doc, end = decoder.raw_decode(proc.stdout, at)
+        except ValueError:
+            break
+        at = proc.stdout.find("{", end)
     return PlaybookRun(proc.returncode, doc.get("stats", {}), doc.get("plays", []), proc.stdout, proc.stderr)
 
 

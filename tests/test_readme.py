@@ -445,6 +445,49 @@ def test_cdn_fails_over_between_the_regions(deployed, aws):
     assert {"/static/*", "/api/*"} <= patterns
 
 
+def _database_group(ec2, region: str) -> dict:
+    (group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-{region}-database"]}]
+    )["SecurityGroups"]
+    return group
+
+
+def _alarm_names(cloudwatch) -> list[str]:
+    return sorted(a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"])
+
+
+def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, checkout, sandbox, aws):
+    """Drift: a database rule opened to the world and an alarm deleted, by hand. --check reports both and changes
+    nothing; the area playbooks' re-run puts both back and touches nothing else (the next test's re-run of the
+    whole site then changes nothing)."""
+    ec2, cloudwatch = aws("ec2", PRIMARY), aws("cloudwatch", PRIMARY)
+    group, alarms = _database_group(ec2, PRIMARY), _alarm_names(cloudwatch)
+    ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    cloudwatch.delete_alarms(AlarmNames=[alarms[0]])
+    drifted = _database_group(ec2, PRIMARY)["IpPermissions"]
+
+    def rerun(*args: str):
+        run = run_playbook(
+            "playbooks/networking.yml", sandbox_port=sandbox.port, args=["playbooks/monitoring.yml", *args],
+            timeout=600, cwd=checkout,
+        )  # fmt: skip
+        assert run.returncode == 0, "\n".join(run.failure_messages()) or run.stdout[-3000:]
+        changed = run.changed_tasks()
+        assert not [t for t in changed if not t.startswith(f"{PRIMARY}: ")], changed
+        assert any("security group" in t for t in changed) and any("larm" in t for t in changed), changed
+        return run
+
+    rerun("--check")
+    assert _database_group(ec2, PRIMARY)["IpPermissions"] == drifted and alarms[0] not in _alarm_names(cloudwatch)
+    rerun()
+    assert _database_group(ec2, PRIMARY)["IpPermissions"] == group["IpPermissions"]
+    assert _alarm_names(cloudwatch) == alarms
+
+
 def test_readme_deploy_again_changes_nothing(deployed, shell):
     ran = shell.ok(README["deploy"][1])
     recap = ran.recap()
