@@ -452,8 +452,10 @@ def _database_group(ec2, region: str) -> dict:
     return group
 
 
-def _alarm_names(cloudwatch) -> list[str]:
-    return sorted(a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"])
+def _alarm_names(cloudwatch, region: str) -> list[str]:
+    """The region's own alarms (the monitoring play's; the Route 53 health-check alarms are the dns play's)."""
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=f"{PREFIX}-{region}-")["MetricAlarms"]
+    return sorted(a["AlarmName"] for a in alarms)
 
 
 def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, checkout, sandbox, aws):
@@ -461,7 +463,7 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, checkout, sandbox,
     nothing; the area playbooks' re-run puts both back and touches nothing else (the next test's re-run of the
     whole site then changes nothing)."""
     ec2, cloudwatch = aws("ec2", PRIMARY), aws("cloudwatch", PRIMARY)
-    group, alarms = _database_group(ec2, PRIMARY), _alarm_names(cloudwatch)
+    group, alarms = _database_group(ec2, PRIMARY), _alarm_names(cloudwatch, PRIMARY)
     ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
     ec2.authorize_security_group_ingress(
         GroupId=group["GroupId"],
@@ -482,10 +484,12 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(deployed, checkout, sandbox,
         return run
 
     rerun("--check")
-    assert _database_group(ec2, PRIMARY)["IpPermissions"] == drifted and alarms[0] not in _alarm_names(cloudwatch)
+    assert _database_group(ec2, PRIMARY)["IpPermissions"] == drifted and alarms[0] not in _alarm_names(
+        cloudwatch, PRIMARY
+    )
     rerun()
     assert _database_group(ec2, PRIMARY)["IpPermissions"] == group["IpPermissions"]
-    assert _alarm_names(cloudwatch) == alarms
+    assert _alarm_names(cloudwatch, PRIMARY) == alarms
 
 
 def test_readme_deploy_again_changes_nothing(deployed, shell):
