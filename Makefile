@@ -44,9 +44,19 @@ teardown: bootstrap ## Remove everything site.yml made (sandbox inventory unless
 leftovers: bootstrap ## What is left of a deployment after teardown, per region (exit 1 when something was left behind)
 	@$(PY) scripts/leftovers.py -i $(INVENTORY)
 
-test: bootstrap lint ## Lint, then every test suite (each starts its own sandbox on a free port)
-	@echo "make test: every suite on three workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 14 minutes)"
-	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -v
+# Lint runs beside the suites rather than before them: the suites leave about a fifth of the two cores idle while
+# they wait on their sandboxes, and lint's minute of CPU fits there (niced, as every file beside the README walk
+# is: tests/conftest.py). Its output comes in one block when it ends (kept in reports/lint.log); a failure of
+# either fails the target.
+test: bootstrap ## Lint beside every test suite (each suite starts its own sandbox on a free port)
+	@echo "make test: lint beside every suite (its output in one block when it ends), the suites on three workers, a line per test; the end-to-end files start first (the README walk deploys, fails over and tears down, about 14 minutes)"
+	@mkdir -p reports; \
+	( nice -n 10 $(MAKE) --no-print-directory lint > reports/lint.log 2>&1; rc=$$?; \
+	  echo "make test: lint $$( [ $$rc -eq 0 ] && echo passed || echo FAILED ) (reports/lint.log):"; cat reports/lint.log; exit $$rc ) & lint=$$!; \
+	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=15 -v; tests=$$?; \
+	wait $$lint; linted=$$?; \
+	[ $$linted -eq 0 ] || echo "make test: lint FAILED (reports/lint.log, above)" >&2; \
+	[ $$tests -eq 0 ] && [ $$linted -eq 0 ]
 
 lint: bootstrap ## ruff, yamllint, ansible-lint (production profile), hadolint and ansible-test sanity on the built collection
 	@echo "make lint: ruff, yamllint, ansible-lint, hadolint, ansible-test sanity (about two minutes; the first sanity run installs its test environments)"

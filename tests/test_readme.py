@@ -825,14 +825,20 @@ def _unchanged(aws, writer: str) -> None:
         ({"failover_mode": "planned", "failover_target_region": "eu-west-1"}, "is not a region of this inventory"),
         ({"failover_mode": "sideways", "failover_target_region": SECONDARY}, "failover_mode must be planned"),
         (
-            {"failover_mode": "planned", "failover_target_region": SECONDARY, "failover_max_replication_lag_ms": -1},
+            # The lag check never passes, so the gate waits out its timeout: a few polls are enough to report it.
+            {
+                "failover_mode": "planned",
+                "failover_target_region": SECONDARY,
+                "failover_max_replication_lag_ms": -1,
+                "failover_gate_timeout": 6,
+            },
             " ms; bound -1 ms",
         ),
     ],
     ids=["no-confirmation", "healthy-source", "unknown-region", "unknown-mode", "lag-over-bound"],
 )
 def test_failover_refuses_bad_requests_and_changes_nothing(deployed, checkout, sandbox, aws, extra_vars, message):
-    run, _ = _failover(checkout, sandbox, failover_gate_timeout=20, **extra_vars)
+    run, _ = _failover(checkout, sandbox, **{"failover_gate_timeout": 20, **extra_vars})
     assert run.returncode != 0
     assert any(message in m for m in run.failure_messages()), run.failure_messages()
     _unchanged(aws, PRIMARY)
