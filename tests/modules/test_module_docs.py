@@ -67,7 +67,11 @@ class _SpecCaptured(Exception):
 
 
 def argument_spec(path) -> dict[str, Any]:
-    """The argument spec main() gives AnsibleAWSModule, with the common AWS options the class adds."""
+    """The argument spec main() gives AnsibleAWSModule, with the common AWS options the class adds; for a
+    module that is an action plugin (its file holds only the documentation), the spec the action validates."""
+    action = REPO_ROOT / "plugins" / "action" / path.name
+    if action.exists():
+        return load_module_file(action).ARGUMENT_SPEC
     module = load_module_file(path)
     spec = aws_argument_spec()
 
