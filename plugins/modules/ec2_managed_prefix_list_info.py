@@ -92,43 +92,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-
-class PrefixListNotFound(Exception):
-    pass
-
-
-def describe(prefix_list):
-    return {
-        "name": prefix_list["PrefixListName"],
-        "id": prefix_list["PrefixListId"],
-        "arn": prefix_list.get("PrefixListArn", ""),
-        "owner_id": prefix_list.get("OwnerId", ""),
-        "address_family": prefix_list.get("AddressFamily", ""),
-        "max_entries": int(prefix_list.get("MaxEntries") or 0),
-        "state": prefix_list.get("State", ""),
-    }
-
-
-def find_prefix_lists(client, names, region):
-    """The named lists in the order asked; PrefixListNotFound names every one the region lacks."""
-    found = {}
-    request = {"Filters": [{"Name": "prefix-list-name", "Values": list(names)}]}
-    while True:
-        page = client.describe_managed_prefix_lists(aws_retry=True, **request)
-        for prefix_list in page.get("PrefixLists", []):
-            found.setdefault(prefix_list["PrefixListName"], describe(prefix_list))
-        if not page.get("NextToken"):
-            break
-        request["NextToken"] = page["NextToken"]
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise PrefixListNotFound(
-            f"no managed prefix list named {', '.join(missing)} in {region}: check the name (AWS-managed lists are "
-            "com.amazonaws.global.cloudfront.origin-facing and com.amazonaws.<region>.route53-healthchecks, for example)"
-        )
-    lists = [found[name] for name in dict.fromkeys(names)]
-    return {"ids": {pl["name"]: pl["id"] for pl in lists}, "prefix_lists": lists}
+from ansible_collections.hawa.platform.plugins.module_utils.prefix_lists import PrefixListNotFound, find_prefix_lists
 
 
 def main():
