@@ -1,13 +1,18 @@
-"""plugins/plugin_utils/template_cache.py: the workers of one run share compiled templates, and a template
-renders exactly as it does without them (its variables, backslash escaping, conditionals, syntax errors)."""
+"""plugins/plugin_utils/template_cache.py: the workers of a run share compiled templates, the next run finds them,
+and a template renders exactly as it does without them (its variables, backslash escaping, conditionals, syntax
+errors)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
+
+import jinja2
+from ansible.release import __version__ as ansible_version
 
 from tests.support import REPO_ROOT
 
@@ -66,26 +71,39 @@ SCRIPT = textwrap.dedent(
     out["child"] = json.loads(os.read(read, 65536))
     out["stored_after_child"] = len(os.listdir(directory))
 
-    # Storing is only an optimisation: with the directory gone, templates still render.
-    import shutil
-    shutil.rmtree(directory)
-    out["without_directory"] = [render("{{ a - 1 }}"), render("{{ a + 1 }}", variables={"a": 9})]
+    if sys.argv[1:] == ["remove"]:
+        # Storing is only an optimisation: with the directory gone, templates still render.
+        import shutil
+        shutil.rmtree(directory)
+        out["without_directory"] = [render("{{ a - 1 }}"), render("{{ a + 1 }}", variables={"a": 9})]
     print(json.dumps(out))
     """
 )
 
 
-def test_workers_share_compiled_templates_and_render_the_same(tmp_path: Path):
+def _run(tmp_path: Path, home: Path, *args: str) -> dict:
     run = subprocess.run(
-        [str(REPO_ROOT / ".venv/bin/python"), "-c", SCRIPT],
+        [str(REPO_ROOT / ".venv/bin/python"), "-c", SCRIPT, *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
+        env={**os.environ, "TMPDIR": str(tmp_path), "ANSIBLE_HOME": str(home)},
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.splitlines()[-1])
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def _tag() -> str:
+    return f"{sys.implementation.cache_tag}-jinja2-{jinja2.__version__}-ansible-core-{ansible_version}-1"
+
+
+def test_workers_share_compiled_templates_and_the_next_run_finds_them(tmp_path: Path):
+    home = tmp_path / "ansible-home"
+    stale = home / "hawa_platform" / "templates" / "cpython-39-jinja2-2.11-ansible-core-2.9-1"
+    stale.mkdir(parents=True)
+    (stale / ("0" * 40)).write_bytes(b"not for this Python")
+    out = _run(tmp_path, home)
 
     # The same results as Ansible's own rendering, whatever was compiled before.
     assert out["sum"] == [2, 6]
@@ -105,7 +123,28 @@ def test_workers_share_compiled_templates_and_render_the_same(tmp_path: Path):
     assert out["child"]["compiled"] == ["{{ a * 3 }}"], out["child"]
     assert out["stored_after_child"] == out["stored"] + 1
 
-    assert out["without_directory"] == [0, 10]
+    # The directory is the user's, for this Python, Jinja and Ansible, and outlives the run; another version's is gone.
+    directory = Path(out["directory"])
+    assert directory == home / "hawa_platform" / "templates" / _tag(), directory
+    assert directory.is_dir() and oct(directory.stat().st_mode & 0o777) == "0o700"
+    assert not stale.exists()
 
-    # The directory belongs to the run: gone once the process that made it has exited.
+    # The next run compiles nothing it compiled before (the broken template still fails, each time).
+    again = _run(tmp_path, home)
+    assert again["directory"] == out["directory"]
+    assert again["parent_compiled"] == ["{{ a + }}"] * 2, again["parent_compiled"]
+    assert again["child"]["compiled"] == [] and again["sum"] == [2, 6] and again["conditions"] == [True, False, False]
+
+    assert _run(tmp_path, home, "remove")["without_directory"] == [0, 10]
+
+
+def test_a_directory_others_may_write_to_is_not_used(tmp_path: Path):
+    home = tmp_path / "ansible-home"
+    shared = home / "hawa_platform" / "templates" / _tag()
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    out = _run(tmp_path, home)
+    # The run's own directory instead, in the temporary directory, gone once the process that made it has exited.
+    assert out["sum"] == [2, 6] and out["stored"] > 0
     assert Path(out["directory"]).parent == tmp_path and not Path(out["directory"]).exists()
+    assert list(shared.iterdir()) == []
