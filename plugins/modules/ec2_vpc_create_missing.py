@@ -16,9 +16,13 @@ description:
     pause. A group's rules are still theirs to add.
   - A route table is found as M(amazon.aws.ec2_vpc_route_table) finds it with O(route_tables[].tags) and
     C(lookup=tag), a table of the VPC whose tags include all of them; a security group by its name in the VPC.
-  - A subnet already associated with another route table is left to M(amazon.aws.ec2_vpc_route_table), which
-    moves it.
-  - A route table whose routes or associations fail is deleted again before the module fails.
+  - A subnet associated with another route table is moved to the new one (C(ReplaceRouteTableAssociation)).
+  - It waits after each create for what those modules read next. A new table, until it exists, then until the VPC's
+    tables listed by its tags include it with every route and association made here and C(DescribeTags) gives its
+    tags. A new group, until it is listed by name in the VPC with the outbound rule AWS adds.
+  - A route table whose routes, associations or wait fail is deleted again and its subnets moved back before the
+    module fails; the message names anything that could not be undone. A group made but not yet listed is left for
+    M(amazon.aws.ec2_security_group) to adopt by name.
 author:
   - hawa platform team (!UNKNOWN)
 options:
@@ -33,7 +37,7 @@ options:
     default: []
     suboptions:
       tags:
-        description: The tags that identify the table (and that it is created with). At least one.
+        description: The tags that identify the table (and that it is created with). At least one. Values are made strings, as AWS keeps them.
         required: true
         type: dict
       routes:
@@ -43,7 +47,7 @@ options:
         default: []
         suboptions:
           dest:
-            description: The destination IPv4 CIDR block.
+            description: The destination IPv4 CIDR block (IPv6 routes are left to M(amazon.aws.ec2_vpc_route_table)).
             required: true
             type: str
           gateway_id:
@@ -120,30 +124,37 @@ missing:
   elements: str
 """
 
-import contextlib
+import ipaddress
 
 try:
     import botocore
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
+from ansible_collections.amazon.aws.plugins.module_utils.ec2 import (
+    AnsibleEC2Error,
+    associate_route_table,
+    create_route,
+    create_route_table,
+    create_security_group,
+    delete_route_table,
+    describe_route_tables,
+    describe_security_groups,
+)
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
-    ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
+    boto3_tag_specifications,
 )
 from ansible_collections.hawa.platform.plugins.module_utils.waiters import WaitTimeout, wait_until
 
+# Polls for what EC2 has just made: at once, then from 0.5 s, doubling up to 4 s.
+_POLL = {"delay": 0.5, "max_delay": 4}
 
-def describe_all(client, method, key, **request):
-    items = []
-    while True:
-        page = getattr(client, method)(aws_retry=True, **request)
-        items.extend(page.get(key, []))
-        if not page.get("NextToken"):
-            return items
-        request["NextToken"] = page["NextToken"]
+
+class CreateError(Exception):
+    """A table or group could not be made; the message names it and what was left behind."""
 
 
 def _in_vpc(vpc_id, *filters):
@@ -166,9 +177,9 @@ def missing_route_tables(existing, wanted):
 
 
 def explicit_associations(existing):
-    """Subnet ID -> the route table it is explicitly associated with."""
+    """Subnet ID -> (its association ID, the route table it is explicitly associated with)."""
     return {
-        association["SubnetId"]: table["RouteTableId"]
+        association["SubnetId"]: (association["RouteTableAssociationId"], table["RouteTableId"])
         for table in existing
         for association in table.get("Associations", [])
         if not association.get("Main") and association.get("SubnetId")
@@ -186,90 +197,149 @@ def _route_target(route):
     return {"GatewayId": route["gateway_id"]}
 
 
-def create_route_table(client, vpc_id, table, associated, timeout):
-    """Create one table with its routes and associations, wait until EC2 lists it by its tags, and return its ID.
-    On a failure after CreateRouteTable, the table is deleted again and the error raised."""
-    tag_list = ansible_dict_to_boto3_tag_list(table["tags"])
-    created = client.create_route_table(
-        aws_retry=True, VpcId=vpc_id, TagSpecifications=[{"ResourceType": "route-table", "Tags": tag_list}]
-    )["RouteTable"]
-    table_id = created["RouteTableId"]
-    association_ids = []
+def _table_settled(client, table_id, table, association_ids):
+    """What ec2_vpc_route_table reads next, as it reads it: the table among the VPC's tables with its tags (its tags
+    through DescribeTags, as its lookup reads them), every route and association made here listed."""
+
+    def read():
+        by_tags = _in_vpc(table["vpc_id"], *({"Name": f"tag:{k}", "Values": [v]} for k, v in table["tags"].items()))
+        listed = [item for item in describe_route_tables(client, Filters=by_tags) if item["RouteTableId"] == table_id]
+        if not listed:
+            return None
+        pages = client.get_paginator("describe_tags").paginate(Filters=[{"Name": "resource-id", "Values": [table_id]}])
+        tags = {tag["Key"]: tag["Value"] for tag in pages.build_full_result().get("Tags", [])}
+        return {"table": listed[0], "tags": tags}
+
+    def done(seen):
+        if not seen or not table["tags"].items() <= seen["tags"].items():
+            return False
+        routes = {route.get("DestinationCidrBlock") for route in seen["table"].get("Routes", [])}
+        associations = {a.get("RouteTableAssociationId") for a in seen["table"].get("Associations", [])}
+        return all(route["dest"] in routes for route in table["routes"]) and set(association_ids) <= associations
+
+    return read, done
+
+
+def create_route_table_as_designed(client, vpc_id, table, associated, timeout):
+    """Create one table with its routes and associations (a subnet associated with another table is moved to it),
+    wait until EC2 lists all of it where ec2_vpc_route_table looks, and return its ID. On any failure the table is
+    deleted again and the subnets moved back, and CreateError names what could not be undone."""
+    label = _label(table["tags"])
+    table_id = create_route_table(client, vpc_id, table["tags"])["RouteTableId"]
+    made, moved = [], []  # association IDs made here; (association ID, table it came from) moved here
     try:
+        # A new table is not at once visible to every EC2 endpoint (ec2_vpc_route_table waits the same way).
+        wait_until(
+            lambda: describe_route_tables(client, RouteTableIds=[table_id]),
+            bool,
+            what=f"route table {label} ({table_id}) to exist",
+            timeout=timeout,
+            state=lambda found: "not found" if not found else "found",
+            **_POLL,
+        )
         for route in table["routes"]:
-            client.create_route(
-                aws_retry=True, RouteTableId=table_id, DestinationCidrBlock=route["dest"], **_route_target(route)
-            )
+            create_route(client, table_id, DestinationCidrBlock=route["dest"], **_route_target(route))
         for subnet_id in table["subnets"]:
             if subnet_id in associated:
-                continue  # ec2_vpc_route_table moves it
-            answer = client.associate_route_table(aws_retry=True, RouteTableId=table_id, SubnetId=subnet_id)
-            association_ids.append(answer["AssociationId"])
-        by_tags = _in_vpc(vpc_id, *({"Name": f"tag:{k}", "Values": [v]} for k, v in table["tags"].items()))
+                association_id, previous = associated[subnet_id]
+                answer = client.replace_route_table_association(
+                    aws_retry=True, AssociationId=association_id, RouteTableId=table_id
+                )
+                moved.append((answer["NewAssociationId"], previous))
+            else:
+                made.append(associate_route_table(client, table_id, SubnetId=subnet_id)["AssociationId"])
+        read, done = _table_settled(client, table_id, dict(table, vpc_id=vpc_id), made + [m[0] for m in moved])
         wait_until(
-            lambda: describe_all(client, "describe_route_tables", "RouteTables", Filters=by_tags),
-            lambda found: any(item["RouteTableId"] == table_id for item in found),
-            what=f"route table {_label(table['tags'])} ({table_id}) to be listed by its tags",
+            read,
+            done,
+            what=f"route table {label} ({table_id}) to be listed by its tags with its routes and subnets",
             timeout=timeout,
-            delay=0.5,
-            max_delay=4,
-            state=lambda found: f"{len(found)} tables with its tags",
+            state=lambda seen: "not listed by its tags" if not seen else "listed, not yet complete",
+            **_POLL,
         )
-    except BaseException:
-        # Nothing half-made stays behind: the error that brought us here is the one to report.
-        with contextlib.suppress(Exception):
-            for association_id in association_ids:
-                client.disassociate_route_table(aws_retry=True, AssociationId=association_id)
-            client.delete_route_table(aws_retry=True, RouteTableId=table_id)
-        raise
+    except (AnsibleEC2Error, WaitTimeout, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        left = _undo_route_table(client, table_id, made, moved)
+        undone = f"; left behind: {'; '.join(left)}" if left else f"; the table {table_id} was deleted again"
+        raise CreateError(f"could not make route table {label}: {e}{undone}") from e
     return table_id
 
 
-def create_security_group(client, vpc_id, group, timeout):
+def _undo_route_table(client, table_id, made, moved):
+    """Put the subnets back and delete the table; what could not be undone, each in a phrase."""
+    left = []
+    for association_id, previous in moved:
+        try:
+            client.replace_route_table_association(aws_retry=True, AssociationId=association_id, RouteTableId=previous)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            left.append(f"association {association_id} still on {table_id}, not back on {previous} ({e})")
+    for association_id in made:
+        try:
+            client.disassociate_route_table(aws_retry=True, AssociationId=association_id)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            left.append(f"association {association_id} of {table_id} ({e})")
+    try:
+        delete_route_table(client, table_id)
+    except AnsibleEC2Error as e:
+        left.append(f"route table {table_id} ({e})")
+    return left
+
+
+def create_security_group_as_designed(client, vpc_id, group, timeout):
     """Create one group, as ec2_security_group does (name, description, tags), and wait until EC2 lists it by name
-    with the outbound rule AWS adds to every new group (which ec2_security_group also waits for)."""
+    in the VPC, as that module looks it up, with the outbound rule AWS adds to every new group (which it also waits
+    for)."""
     request = {"GroupName": group["name"], "Description": group["description"], "VpcId": vpc_id}
     if group["tags"]:
-        request["TagSpecifications"] = [
-            {"ResourceType": "security-group", "Tags": ansible_dict_to_boto3_tag_list(group["tags"])}
-        ]
-    group_id = client.create_security_group(aws_retry=True, **request)["GroupId"]
-    by_name = _in_vpc(vpc_id, {"Name": "group-name", "Values": [group["name"]]})
-    wait_until(
-        lambda: describe_all(client, "describe_security_groups", "SecurityGroups", Filters=by_name),
-        lambda found: any(item["GroupId"] == group_id and item.get("IpPermissionsEgress") for item in found),
-        what=f"security group {group['name']} ({group_id}) to be listed with its outbound rule",
-        timeout=timeout,
-        delay=0.5,
-        max_delay=4,
-        state=lambda found: "listed" if found else "not listed",
-    )
+        request["TagSpecifications"] = boto3_tag_specifications(group["tags"], types="security-group")
+    try:
+        group_id = create_security_group(client, **request)["GroupId"]
+        by_name = _in_vpc(vpc_id, {"Name": "group-name", "Values": [group["name"]]})
+        wait_until(
+            lambda: describe_security_groups(client, Filters=by_name),
+            lambda found: any(item["GroupId"] == group_id and item.get("IpPermissionsEgress") for item in found),
+            what=f"security group {group['name']} ({group_id}) to be listed with its outbound rule",
+            timeout=timeout,
+            state=lambda found: "listed" if found else "not listed",
+            **_POLL,
+        )
+    except (AnsibleEC2Error, WaitTimeout) as e:
+        # A group made but not yet listed is left: ec2_security_group adopts it by name once EC2 lists it.
+        raise CreateError(f"could not make security group {group['name']}: {e}") from e
     return group_id
 
 
-def ensure(client, params, check_mode):
+def ensure(client, params, check_mode, made=None):
+    """Make what is missing; `made` (a dict, filled as things are made) tells the caller what exists when one fails."""
     vpc_id = params["vpc_id"]
-    tables = describe_all(client, "describe_route_tables", "RouteTables", Filters=_in_vpc(vpc_id))
-    groups = describe_all(client, "describe_security_groups", "SecurityGroups", Filters=_in_vpc(vpc_id))
+    tables = describe_route_tables(client, Filters=_in_vpc(vpc_id))
+    groups = describe_security_groups(client, Filters=_in_vpc(vpc_id))
     tables_missing = missing_route_tables(tables, params["route_tables"])
     groups_missing = missing_security_groups(groups, params["security_groups"])
-    result = {
-        "changed": bool(tables_missing or groups_missing),
-        "missing": [_label(table["tags"]) for table in tables_missing] + [group["name"] for group in groups_missing],
-        "route_tables": [],
-        "security_groups": [],
-    }
+    result = made if made is not None else {}
+    result.update(
+        changed=bool(tables_missing or groups_missing),
+        missing=[_label(table["tags"]) for table in tables_missing] + [group["name"] for group in groups_missing],
+        route_tables=[],
+        security_groups=[],
+    )
     if check_mode:
         return result
     associated = explicit_associations(tables)
     timeout = params["wait_timeout"]
     for group in groups_missing:
-        group_id = create_security_group(client, vpc_id, group, timeout)
+        group_id = create_security_group_as_designed(client, vpc_id, group, timeout)
         result["security_groups"].append({"id": group_id, "name": group["name"]})
     for table in tables_missing:
-        table_id = create_route_table(client, vpc_id, table, associated, timeout)
+        table_id = create_route_table_as_designed(client, vpc_id, table, associated, timeout)
         result["route_tables"].append({"id": table_id, "name": table["tags"].get("Name", "")})
     return result
+
+
+def normalize(params):
+    """Tags as AWS keeps them, strings (an inventory's `Owner: 42` is an integer)."""
+    for item in params["route_tables"] + params["security_groups"]:
+        item["tags"] = {str(key): str(value) for key, value in (item["tags"] or {}).items()}
+    return params
 
 
 def validate(params):
@@ -281,10 +351,20 @@ def validate(params):
                 f"route_tables[{index}].tags is empty: give the tags that identify the table (a Name at least)"
             )
         for number, route in enumerate(table["routes"]):
+            where = f"route_tables[{index}].routes[{number}] ({route['dest']})"
+            try:
+                if ipaddress.ip_network(route["dest"]).version != 4:
+                    errors.append(f"{where}: dest must be an IPv4 CIDR block; leave IPv6 routes to ec2_vpc_route_table")
+            except ValueError:
+                errors.append(f"{where}: dest is not a CIDR block; give one such as 0.0.0.0/0")
             if bool(route.get("gateway_id")) == bool(route.get("nat_gateway_id")):
+                errors.append(f"{where} needs exactly one of gateway_id and nat_gateway_id")
+            elif route.get("gateway_id") and not route["gateway_id"].startswith("igw-"):
                 errors.append(
-                    f"route_tables[{index}].routes[{number}] ({route['dest']}) needs exactly one of gateway_id and nat_gateway_id"
+                    f"{where}: gateway_id must be an internet gateway (igw-...); a NAT gateway goes in nat_gateway_id"
                 )
+            elif route.get("nat_gateway_id") and not route["nat_gateway_id"].startswith("nat-"):
+                errors.append(f"{where}: nat_gateway_id must be a NAT gateway (nat-...)")
     return errors
 
 
@@ -309,19 +389,21 @@ def main():
         ),
         supports_check_mode=True,
     )
-    errors = validate(module.params)
+    params = normalize(module.params)
+    errors = validate(params)
     if errors:
         module.fail_json(msg="; ".join(errors))
     client = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
+    made = {}
     try:
-        result = ensure(client, module.params, module.check_mode)
-    except WaitTimeout as e:
-        module.fail_json(msg=f"{e}: raise wait_timeout if EC2 is slow to list what it made")
+        ensure(client, params, module.check_mode, made)
+    except CreateError as e:
+        module.fail_json(msg=f"{e} (raise wait_timeout if EC2 is slow to list what it made)", **made)
+    except AnsibleEC2Error as e:
+        module.fail_json_aws_error(e)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(
-            e, msg=f"Failed to create the missing route tables and security groups of {module.params['vpc_id']}"
-        )
-    module.exit_json(**result)
+        module.fail_json_aws(e, msg=f"Failed to read the route tables and security groups of {params['vpc_id']}")
+    module.exit_json(**made)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ class Retrying:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.client, name)
-        return lambda aws_retry=False, **request: method(**request)
+        return lambda *args, aws_retry=False, **request: method(*args, **request)
 
 
 def _table(tags: dict[str, str], routes: list[dict[str, str]] | None = None, subnets: list[str] | None = None):
@@ -45,9 +45,27 @@ def test_a_table_is_found_by_a_subset_of_its_tags_as_the_route_table_module_look
 def test_explicit_associations_leave_out_the_main_table() -> None:
     existing = [
         {"RouteTableId": "rtb-main", "Associations": [{"Main": True, "RouteTableAssociationId": "rtbassoc-0"}]},
-        {"RouteTableId": "rtb-1", "Associations": [{"Main": False, "SubnetId": "subnet-1"}]},
+        {
+            "RouteTableId": "rtb-1",
+            "Associations": [{"Main": False, "SubnetId": "subnet-1", "RouteTableAssociationId": "rtbassoc-1"}],
+        },
     ]
-    assert mod.explicit_associations(existing) == {"subnet-1": "rtb-1"}
+    assert mod.explicit_associations(existing) == {"subnet-1": ("rtbassoc-1", "rtb-1")}
+
+
+def test_a_new_table_counts_as_listed_only_with_its_tags_routes_and_subnets() -> None:
+    wanted = {"vpc_id": "vpc-1", "tags": {"Name": "t", "Project": "p"}, "routes": [{"dest": "0.0.0.0/0"}]}
+    _, done = mod._table_settled(None, "rtb-1", wanted, ["rtbassoc-1", "rtbassoc-2"])
+    table = {
+        "Routes": [{"DestinationCidrBlock": "10.0.0.0/16"}, {"DestinationCidrBlock": "0.0.0.0/0"}],
+        "Associations": [{"RouteTableAssociationId": "rtbassoc-1"}, {"RouteTableAssociationId": "rtbassoc-2"}],
+    }
+    tags = {"Name": "t", "Project": "p"}
+    assert done({"table": table, "tags": tags})
+    assert not done(None), "not listed by its tags"
+    assert not done({"table": table, "tags": {"Name": "t"}}), "DescribeTags not yet giving every tag"
+    assert not done({"table": dict(table, Routes=table["Routes"][:1]), "tags": tags}), "the route not yet listed"
+    assert not done({"table": dict(table, Associations=table["Associations"][:1]), "tags": tags}), "a subnet not yet"
 
 
 def test_groups_are_missing_by_name() -> None:
@@ -63,6 +81,9 @@ def test_bad_input_is_named_with_its_fix() -> None:
                 _table({}),
                 _table({"Name": "x"}, [{"dest": "0.0.0.0/0", "gateway_id": "igw-1", "nat_gateway_id": "nat-1"}]),
                 _table({"Name": "y"}, [{"dest": "0.0.0.0/0", "gateway_id": None, "nat_gateway_id": None}]),
+                _table(
+                    {"Name": "z"}, [{"dest": "::/0", "gateway_id": "igw-1"}, {"dest": "any", "gateway_id": "nat-1"}]
+                ),
             ],
             [],
         )
@@ -71,7 +92,18 @@ def test_bad_input_is_named_with_its_fix() -> None:
         "route_tables[0].tags is empty: give the tags that identify the table (a Name at least)",
         "route_tables[1].routes[0] (0.0.0.0/0) needs exactly one of gateway_id and nat_gateway_id",
         "route_tables[2].routes[0] (0.0.0.0/0) needs exactly one of gateway_id and nat_gateway_id",
+        "route_tables[3].routes[0] (::/0): dest must be an IPv4 CIDR block; leave IPv6 routes to ec2_vpc_route_table",
+        "route_tables[3].routes[1] (any): dest is not a CIDR block; give one such as 0.0.0.0/0",
+        "route_tables[3].routes[1] (any): gateway_id must be an internet gateway (igw-...); a NAT gateway goes in nat_gateway_id",
     ]
+
+
+def test_tag_values_are_made_strings_as_aws_keeps_them() -> None:
+    params = mod.normalize(
+        _params("vpc-1", [_table({"Name": "t", "Cost": 42})], [{"name": "g", "description": "d", "tags": None}])
+    )
+    assert params["route_tables"][0]["tags"] == {"Name": "t", "Cost": "42"}
+    assert params["security_groups"][0]["tags"] == {}
 
 
 @pytest.fixture
@@ -112,7 +144,7 @@ def _tables_named(ec2: Any, vpc_id: str, name: str) -> list[dict[str, Any]]:
 
 def test_makes_what_is_missing_with_routes_associations_and_tags_then_nothing(network) -> None:
     ec2, vpc_id, (first, second) = network["ec2"], network["vpc_id"], network["subnets"]
-    # The second subnet already has a table of its own: moving it is ec2_vpc_route_table's work.
+    # The second subnet already has a table of its own: it is moved to the new one, as the design says.
     own = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
     ec2.associate_route_table(RouteTableId=own, SubnetId=second)
     tables = [
@@ -137,7 +169,9 @@ def test_makes_what_is_missing_with_routes_associations_and_tags_then_nothing(ne
     assert [
         (r["DestinationCidrBlock"], r.get("GatewayId")) for r in table["Routes"] if r.get("GatewayId") != "local"
     ] == [("0.0.0.0/0", network["igw"])]
-    assert [a["SubnetId"] for a in table["Associations"]] == [first]
+    assert sorted(a["SubnetId"] for a in table["Associations"]) == sorted([first, second])
+    (left,) = ec2.describe_route_tables(RouteTableIds=[own])["RouteTables"]
+    assert left["Associations"] == []
     (group,) = ec2.describe_security_groups(GroupIds=[made["security_groups"][0]["id"]])["SecurityGroups"]
     assert (group["GroupName"], group["Description"], group["Tags"]) == (
         "cm-web",
@@ -154,13 +188,19 @@ def test_makes_what_is_missing_with_routes_associations_and_tags_then_nothing(ne
     }
 
 
-def test_a_table_whose_association_fails_is_deleted_again(network) -> None:
-    ec2, vpc_id = network["ec2"], network["vpc_id"]
+def test_a_table_whose_association_fails_is_deleted_again_and_its_subnets_moved_back(network) -> None:
+    ec2, vpc_id, (first, second) = network["ec2"], network["vpc_id"], network["subnets"]
+    own = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=own, SubnetId=second)
     routes = [{"dest": "0.0.0.0/0", "gateway_id": network["igw"]}]
-    tables = [_table({"Name": "cm-broken"}, routes, [network["subnets"][0], "subnet-0000000000000000f"])]
-    with pytest.raises(Exception, match="subnet-0000000000000000f"):
+    tables = [_table({"Name": "cm-broken"}, routes, [second, first, "subnet-0000000000000000f"])]
+    with pytest.raises(
+        mod.CreateError, match=r"could not make route table cm-broken: .*subnet-0000000000000000f.*was deleted again"
+    ):
         mod.ensure(Retrying(ec2), _params(vpc_id, tables, []), check_mode=False)
     assert _tables_named(ec2, vpc_id, "cm-broken") == []
+    (back,) = ec2.describe_route_tables(RouteTableIds=[own])["RouteTables"]
+    assert [a["SubnetId"] for a in back["Associations"]] == [second]
 
 
 def test_the_collection_modules_find_what_it_made_and_do_not_change_it(sandbox) -> None:
