@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sandbox import cli
 from sandbox.config import SandboxConfig
-from tests.support import free_port, run_playbook
+from tests.support import free_ports, run_playbook
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 # Issue 15: (target seconds or None, what it measured before) per run.
@@ -74,7 +74,9 @@ def _failover(cfg: SandboxConfig, reports: Path, label: str, extra_vars: dict[st
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as state:
-        cfg = SandboxConfig(port=free_port(), state_dir=Path(state) / "sandbox")
+        # Both ports checked free (the edge is otherwise the API port + 1, which may be some connection's own port).
+        port, edge_port = free_ports(2)
+        cfg = SandboxConfig(port=port, state_dir=Path(state) / "sandbox", edge_port=edge_port)
         reports = Path(state) / "reports"
         print(cli.up(cfg), flush=True)
         try:
