@@ -73,7 +73,9 @@ def test_mitogen_runs_each_host_in_its_own_interpreter_or_the_one_it_names(tmp_p
     shared = {host: pid for (play, host), pid in pids.items() if play == "shared"}
     assert set(own) == set(shared) == {"us-east-1", "us-west-2", "global"}, pids
     # The inventories give us-east-1 the global host's interpreter (host_vars/us-east-1.yml), us-west-2 its own.
-    assert own["us-east-1"] == own["global"] != own["us-west-2"], f"us-east-1 in the global host's, us-west-2 apart: {own}"
+    assert own["us-east-1"] == own["global"] != own["us-west-2"], (
+        f"us-east-1 in the global host's, us-west-2 apart: {own}"
+    )
     assert set(shared.values()) == {own["global"]}, f"mitogen_interpreter_name: global is the global host's: {pids}"
 
 
