@@ -140,6 +140,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.ec2 import (
     delete_route_table,
     describe_route_tables,
     describe_security_groups,
+    disassociate_route_table,
 )
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -274,8 +275,8 @@ def _undo_route_table(client, table_id, made, moved):
             left.append(f"association {association_id} still on {table_id}, not back on {previous} ({e})")
     for association_id in made:
         try:
-            client.disassociate_route_table(aws_retry=True, AssociationId=association_id)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            disassociate_route_table(client, association_id)
+        except AnsibleEC2Error as e:
             left.append(f"association {association_id} of {table_id} ({e})")
     try:
         delete_route_table(client, table_id)
